@@ -1,0 +1,5 @@
+"""Built-in datasets: the soil-moisture teaching toy (and, later, North America NEE)."""
+
+from .soil import soil_grid, soil_toy, soil_toy_sites
+
+__all__ = ["soil_toy", "soil_toy_sites", "soil_grid"]

@@ -1,0 +1,60 @@
+"""A linear least-squares baseline with the same core interface as the network (numpy).
+
+It maps scaled drivers to the scaled target with ``y = X @ coefficients + intercept``,
+fitted by ordinary least squares, so users can show what the network adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LinearMap"]
+
+
+@dataclass
+class LinearMap:
+    """Coefficients and intercept of a least-squares fit on scaled drivers.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [0.5], [1.0]]); y = 0.2 + 0.4 * x
+    >>> LinearMap.fit(x, y).predict(np.array([[0.25]]))
+    array([[0.3]])
+    """
+
+    coefficients: np.ndarray
+    intercept: np.ndarray
+
+    @classmethod
+    def fit(cls, inputs: np.ndarray, targets: np.ndarray) -> "LinearMap":
+        """Ordinary least squares of ``targets`` ``(n, 1)`` on ``inputs`` ``(n, n_drivers)``.
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray
+        targets : numpy.ndarray
+
+        Returns
+        -------
+        LinearMap
+        """
+        inputs = np.asarray(inputs, dtype=np.float64)
+        design = np.hstack([inputs, np.ones((inputs.shape[0], 1))])
+        solution, *_ = np.linalg.lstsq(design, np.asarray(targets, dtype=np.float64), rcond=None)
+        return cls(solution[:-1], solution[-1])
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Scaled predictions ``(n, 1)``."""
+        return np.asarray(inputs, dtype=np.float64) @ self.coefficients + self.intercept
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Parameters by name for storage."""
+        return {"coefficients": self.coefficients, "intercept": self.intercept}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "LinearMap":
+        """Rebuild from `to_arrays` output."""
+        return cls(np.asarray(arrays["coefficients"]), np.asarray(arrays["intercept"]))
