@@ -355,11 +355,13 @@ def _fit_in_memory(ds, target_name, driver_names, sample_dims, settings: FitSett
         optimizer = make_optimizer(settings.optimizer, settings.learning_rate)
         callback, close = _progress_callback(progress, schedule.epochs)
         try:
-            history = train(
-                core, scaled_inputs, scaled_targets,
-                optimizer=optimizer, schedule=schedule, rng=rng,
-                validation=validation_pair, loss=settings.loss, progress=callback,
-            )
+            # overflow on the way to a diverged fit is reported by TrainingDivergedError, not by warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                history = train(
+                    core, scaled_inputs, scaled_targets,
+                    optimizer=optimizer, schedule=schedule, rng=rng,
+                    validation=validation_pair, loss=settings.loss, progress=callback,
+                )
         finally:
             close()
         settings.extra.update(

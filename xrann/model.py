@@ -192,6 +192,7 @@ class Model:
             "target_feature_range": list(self.target_scaler.feature_range),
             "hyperparameters": json.dumps(self.hyperparameters),
             "sample_counts": json.dumps(self.sample_counts),
+            "history_attrs": json.dumps(self.history.attrs, default=int),
             "title": f"xrann {self.method} model of {self.target}",
         }
         return model_ds
@@ -254,6 +255,7 @@ class Model:
             }
         )
         history = history.drop_vars([c for c in history.coords if str(c).startswith("history_")], errors="ignore")
+        history.attrs = json.loads(model_ds.attrs.get("history_attrs", "{}"))
         return cls(
             core=core,
             driver_scaler=MinMaxScaler(

@@ -519,9 +519,12 @@ def predict_on_grid(
     )
     if like is not None:
         result = result.broadcast_like(like).transpose(*like.dims)
-        result = result.assign_coords({k: v for k, v in like.coords.items() if k not in result.coords})
+        source = like.coords
     else:
         result = result.transpose(*dims)
+        source = ds.coords
+    # apply_ufunc drops coordinate attrs; restore the input's coordinate variables exactly
+    result = result.assign_coords({key: source[key].variable for key in source if set(source[key].dims) <= set(result.dims)})
     result.name = name
     result.attrs = dict(attrs)
     return result

@@ -1,0 +1,191 @@
+"""fit / predict through the accessor: grids, coordinates, masks, validation, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import xrann
+from xrann.scaling import ConstantFeatureWarning
+
+
+def _r2(obs, pred):
+    obs, pred = np.asarray(obs).ravel(), np.asarray(pred).ravel()
+    ok = np.isfinite(obs) & np.isfinite(pred)
+    return 1 - np.sum((obs[ok] - pred[ok]) ** 2) / np.sum((obs[ok] - obs[ok].mean()) ** 2)
+
+
+def test_fit_predict_keeps_dims_coords_attrs_and_ocean_mask(fitted):
+    grid, model = fitted
+    predicted = grid.ann.predict()
+    assert predicted.name == "nee_predicted"
+    assert predicted.dims == ("time", "lat", "lon")
+    xr.testing.assert_identical(predicted.coords.to_dataset(), grid["nee"].coords.to_dataset())
+    assert predicted.attrs == {"units": "umol m-2 s-1", "long_name": "net ecosystem exchange"}
+    np.testing.assert_array_equal(np.isnan(predicted.values), np.isnan(grid["nee"].values))
+    assert _r2(grid["nee"], predicted) > 0.8
+
+
+def test_transposed_dataset_keeps_its_own_dim_order(grid):
+    transposed = grid.transpose("lon", "lat", "time")
+    transposed.ann.fit(target="nee", drivers=["t2m", "landcover"], seed=0, epochs=5, progress=False)
+    predicted = transposed.ann.predict()
+    assert predicted.dims == ("lon", "lat", "time")
+    xr.testing.assert_identical(predicted.coords.to_dataset(), transposed["nee"].coords.to_dataset())
+
+
+def test_predict_without_target_and_on_another_dataset(fitted):
+    grid, model = fitted
+    future = grid.drop_vars("nee").isel(time=slice(0, 6))
+    predicted = future.ann.predict(model)
+    assert predicted.dims == ("time", "lat", "lon")
+    np.testing.assert_allclose(predicted.values, grid.ann.predict(model).isel(time=slice(0, 6)).values)
+    # drivers may be renamed as long as the CF standard_name matches
+    renamed = future.rename({"t2m": "tas"})
+    np.testing.assert_allclose(renamed.ann.predict(model).values, predicted.values)
+
+
+def test_nan_exactly_where_drivers_missing_even_if_target_present(fitted):
+    grid, model = fitted
+    gappy = grid.copy(deep=True)
+    gappy["swdown"][3, 2, 2] = np.nan
+    gappy["nee"][4, 2, 2] = np.nan  # a gap in the target does not stop prediction
+    predicted = gappy.ann.predict(model)
+    assert np.isnan(predicted[3, 2, 2])
+    assert np.isfinite(predicted[4, 2, 2])
+
+
+def test_static_driver_broadcast_matches_explicit_broadcast(fitted):
+    grid, model = fitted
+    explicit = grid.assign(landcover=grid["landcover"].broadcast_like(grid["nee"]))
+    np.testing.assert_allclose(explicit.ann.predict(model).values, grid.ann.predict(model).values)
+
+
+def test_cf_standard_name_lookup_for_target_and_drivers(grid):
+    grid["nee"].attrs["standard_name"] = "surface_upward_mole_flux_of_carbon_dioxide"
+    model = grid.ann.fit(target="surface_upward_mole_flux_of_carbon_dioxide", drivers=["air_temperature", "swdown"],
+                         seed=0, epochs=3, progress=False)
+    assert model.target == "nee" and model.drivers == ["t2m", "swdown"]
+
+
+def test_input_dataset_is_unchanged_after_fit_and_predict(grid):
+    before = grid.copy(deep=True)
+    grid.ann.fit(target="nee", validation=0.2, seed=1, epochs=5, progress=False)
+    grid.ann.predict()
+    xr.testing.assert_identical(grid, before)
+
+
+def test_same_seed_identical_weights_other_seed_different(grid):
+    kwargs = dict(target="nee", drivers=["t2m", "swdown"], epochs=5, progress=False, validation=0.25)
+    a = grid.ann.fit(seed=3, **kwargs)
+    b = grid.ann.fit(seed=3, **kwargs)
+    c = grid.ann.fit(seed=4, **kwargs)
+    for wa, wb, wc in zip(a.core.weights, b.core.weights, c.core.weights):
+        np.testing.assert_array_equal(wa, wb)
+        assert not np.array_equal(wa, wc)
+
+
+def test_validation_fraction_and_selection_counts(grid):
+    model = grid.ann.fit(target="nee", validation=0.25, seed=0, epochs=5, progress=False)
+    counts = model.sample_counts
+    n_valid = 24 * 45
+    assert counts == {"grid_points": 24 * 48, "dropped": 72, "training": n_valid - 270, "validation": 270}
+    assert set(model.history.data_vars) == {"loss", "val_loss"}
+    by_year = grid.ann.fit(target="nee", validation={"time": [2008]}, seed=0, epochs=5, progress=False)
+    assert by_year.sample_counts["validation"] == 12 * 45
+    sliced = grid.ann.fit(target="nee", validation={"time": slice("2008-06", "2008-12")}, seed=0, epochs=5, progress=False)
+    assert sliced.sample_counts["validation"] == 7 * 45
+
+
+def test_defaults_fit_a_100k_sample_grid(grid):
+    from tests.conftest import make_grid_dataset
+
+    big = make_grid_dataset(n_time=120, n_lat=30, n_lon=30, seed=1)  # 108,000 grid points
+    model = big.ann.fit(target="nee", drivers=["t2m", "swdown", "landcover"], seed=0, progress=False)
+    assert model.sample_counts["training"] > 100_000
+    assert _r2(big["nee"], big.ann.predict()) > 0.95
+
+
+def test_float32_model(grid):
+    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown"], seed=0, epochs=3, dtype="float32", progress=False)
+    assert all(w.dtype == np.float32 for w in model.core.weights)
+    assert grid.ann.predict().dtype == np.float64
+
+
+def test_linear_method_has_the_same_interface(grid):
+    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown", "landcover"], method="linear")
+    predicted = grid.ann.predict(model)
+    assert predicted.dims == ("time", "lat", "lon")
+    assert 0.3 < _r2(grid["nee"], predicted) < 0.95
+
+
+def test_constant_driver_warns_and_keeps_going(grid):
+    flat = grid.assign(const=grid["t2m"] * 0 + 1.0)
+    with pytest.warns(ConstantFeatureWarning, match="driver 'const' is constant"):
+        model = flat.ann.fit(target="nee", drivers=["t2m", "const"], seed=0, epochs=3, progress=False)
+    assert np.isfinite(flat.ann.predict(model).values[np.isfinite(flat["t2m"].values)]).all()
+
+
+def test_divergence_error_names_learning_rate(grid):
+    with pytest.raises(xrann.TrainingDivergedError, match="lower learning rate"):
+        # an absurd learning rate sends the weights to inf within a few steps
+        grid.ann.fit(target="nee", drivers=["t2m"], optimizer="sgd", learning_rate=1e308, epochs=50, seed=0,
+                     loss="sse", progress=False)
+
+
+# --- bad input: each raises a clear error before training --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"target": "gpp"}, KeyError, r"target 'gpp' not found.*data variables: nee, t2m"),
+        ({"drivers": ["t2m", "vpd"]}, KeyError, r"driver 'vpd' not found.*data variables"),
+        ({"drivers": ["t2m", "nee"]}, ValueError, "target 'nee' is also listed among the drivers"),
+        ({"drivers": ["label"]}, TypeError, "driver 'label' has dtype <U1, which is not numeric"),
+        ({"drivers": ["profile"]}, ValueError, "driver 'profile' has dimension 'level', which target 'nee'"),
+        ({"learning_rate": -0.1}, ValueError, "learning_rate must be a positive number, got -0.1"),
+        ({"hidden": ()}, ValueError, "without a hidden layer"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive integer, got 0"),
+        ({"validation": 1.5}, ValueError, r"validation=1.5 is not understood"),
+        ({"validation": {"time": [1999]}}, ValueError, r"years \[1999\] are not in dim 'time'"),
+        ({"validation": {"time": [2007, 2008]}}, ValueError, "leaving none for training"),
+        ({"optimizer": "lbfgs"}, ValueError, "optimizer='lbfgs' is not known"),
+        ({"dtype": "float16"}, ValueError, "dtype='float16' is not supported"),
+        ({"n_hidden": 3}, TypeError, r"unknown settings \['n_hidden'\]"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_clear_message(grid, kwargs, error, message):
+    ds = grid.assign(
+        label=("time", np.array(["a"] * 24)),
+        profile=(("time", "lat", "lon", "level"), np.zeros((24, 6, 8, 2))),
+    )
+    arguments = {"target": "nee", "drivers": ["t2m"], "epochs": 2, "progress": False} | kwargs
+    with pytest.raises(error, match=message):
+        ds.ann.fit(**arguments)
+
+
+def test_no_valid_samples(grid):
+    empty = grid.assign(swdown=grid["swdown"] * np.nan)
+    with pytest.raises(ValueError, match=r"no valid samples.*'nee'.*\['t2m', 'swdown'\]"):
+        empty.ann.fit(target="nee", drivers=["t2m", "swdown"], epochs=2)
+
+
+def test_too_few_samples_for_validation_split():
+    tiny = xrann.datasets.soil_toy()
+    with pytest.raises(ValueError, match=r"too few samples for validation=0.1: 3 valid samples give 0 validation"):
+        tiny.ann.fit(target="co2_flux", validation=0.1)
+
+
+def test_predict_with_missing_drivers_or_other_units(fitted):
+    grid, model = fitted
+    with pytest.raises(KeyError, match=r"\['swdown'\] are missing from the Dataset"):
+        grid.drop_vars("swdown").ann.predict(model)
+    celsius = grid.assign(t2m=(grid["t2m"] - 273.15).assign_attrs(units="degC", standard_name="air_temperature"))
+    with pytest.raises(ValueError, match="driver 't2m' has units 'degC' but the model was trained with 'K'"):
+        celsius.ann.predict(model)
+
+
+def test_predict_without_any_model():
+    with pytest.raises(ValueError, match=r"no model: pass one, e.g. ds.ann.predict\(model\)"):
+        xrann.datasets.soil_toy().ann.predict()
