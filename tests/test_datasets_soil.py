@@ -56,3 +56,15 @@ def test_response_surface_on_the_grid_keeps_grid_coordinates():
     surface = grid.ann.predict(model)
     assert surface.dims == ("moisture", "grain")
     xr.testing.assert_identical(surface.coords.to_dataset(), grid["soil_moisture"].coords.to_dataset())
+
+
+def test_the_original_recipe_is_reachable_and_teaches_the_same_lesson():
+    recipe = dict(optimizer="sgd", learning_rate=1.0, bias=False, init="uniform", epochs=1500,
+                  batch_size=None, loss="sse", seed=0, progress=False)
+    sites = xrann.datasets.soil_toy_sites()
+    moist_model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", **recipe)
+    assert moist_model.core.biases is None and len(moist_model.history["loss"]) == 1500
+    assert moist_model.hyperparameters["optimizer"] == "sgd" and moist_model.hyperparameters["init"] == "uniform"
+    moist_only = sites.ann.predict(moist_model).values
+    with_dry = sites.ann.predict(xrann.datasets.soil_toy(dry=True).ann.fit(target="co2_flux", **recipe)).values
+    assert (moist_only[[3, 4]] > 60).all() and (with_dry[[3, 4]] < 40).all(), (moist_only, with_dry)
