@@ -1,0 +1,171 @@
+"""The xrann command: fit / predict round trips, clear errors and exit codes, and the demo on the built-in data
+(the acceptance test: held-out years 2007 and 2015 of the North America dataset)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xrann
+from xrann.cli import DEMO_DRIVERS, main
+
+
+@pytest.fixture
+def data_file(grid, tmp_path):
+    path = tmp_path / "data.nc"
+    grid.drop_vars("region").to_netcdf(path)
+    return path
+
+
+def run(capsys, *argv):
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_fit_then_predict_round_trip(data_file, grid, tmp_path, capsys):
+    model_path, prediction_path = tmp_path / "model.nc", tmp_path / "pred.nc"
+    status, out, err = run(
+        capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--out", model_path,
+        "--epochs", "5", "--seed", "3", "--hidden", "4,4", "--validation-years", "2008", "--no-progress",
+    )
+    assert status == 0, err
+    assert "trained ann model of nee from t2m, swdown on 540 samples (540 held out for validation)" in out
+    model = xrann.open_model(model_path)
+    assert model.drivers == ["t2m", "swdown"]
+    assert model.hyperparameters["hidden"] == [4, 4]
+    assert model.hyperparameters["seed"] == 3
+    assert model.history.sizes["epoch"] == 5
+
+    drivers_path = tmp_path / "drivers.nc"
+    grid.drop_vars(["nee", "region"]).to_netcdf(drivers_path)
+    status, out, err = run(capsys, "predict", model_path, drivers_path, "--out", prediction_path)
+    assert status == 0, err
+    assert f"to {prediction_path}" in out
+    with xr.open_dataset(prediction_path) as written:
+        expected = grid.drop_vars(["nee", "region"]).ann.predict(model)
+        xr.testing.assert_allclose(written["nee_predicted"], expected)
+
+
+def test_fit_linear_baseline_and_default_drivers(data_file, tmp_path, capsys):
+    status, out, err = run(capsys, "fit", data_file, "--target", "nee", "--method", "linear", "--out", tmp_path / "m.nc")
+    assert status == 0, err
+    model = xrann.open_model(tmp_path / "m.nc")
+    assert model.method == "linear"
+    assert model.drivers == ["t2m", "swdown", "landcover"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "{tmp}/absent.nc", "--target", "nee", "--out", "{tmp}/m.nc"], "no such file: '{tmp}/absent.nc'"),
+        (["fit", "{data}", "--target", "gpp", "--out", "{tmp}/m.nc"], "target 'gpp' not found in the Dataset"),
+        (["fit", "{data}", "--target", "nee", "--drivers", "t2m,vpd", "--out", "{tmp}/m.nc"], "driver 'vpd' not found"),
+        (["fit", "{data}", "--target", "nee", "--validation-years", "1999", "--out", "{tmp}/m.nc"], r"years [1999] are not in dim 'time'"),
+        (["fit", "{data}", "--target", "nee", "--out", "{tmp}/no/such/dir/m.nc"], "the directory '{tmp}/no/such/dir' does not exist"),
+        (["fit", "{tmp}/not_netcdf.nc", "--target", "nee", "--out", "{tmp}/m.nc"], "cannot read '{tmp}/not_netcdf.nc' as netCDF"),
+        (["predict", "{tmp}/absent.nc", "{data}", "--out", "{tmp}/p.nc"], "no such model file: '{tmp}/absent.nc'"),
+        (["predict", "{data}", "{data}", "--out", "{tmp}/p.nc"], "this is not an xrann model file"),
+    ],
+)
+def test_data_problems_exit_1_with_one_line(argv, message, data_file, tmp_path, capsys):
+    (tmp_path / "not_netcdf.nc").write_text("hello")
+    substitute = lambda text: text.format(tmp=tmp_path, data=data_file)  # noqa: E731
+    status, out, err = run(capsys, *map(substitute, argv))
+    assert status == 1
+    assert err.startswith("xrann: error: ")
+    assert substitute(message) in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_predict_with_missing_driver(data_file, grid, tmp_path, capsys):
+    assert run(capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--epochs", "2", "--out", tmp_path / "m.nc")[0] == 0
+    grid[["t2m"]].to_netcdf(tmp_path / "only_t2m.nc")
+    status, _, err = run(capsys, "predict", tmp_path / "m.nc", tmp_path / "only_t2m.nc", "--out", tmp_path / "p.nc")
+    assert status == 1
+    assert "['swdown'] are missing from the Dataset" in err
+
+
+def test_validation_years_need_a_time_dim(tmp_path, capsys):
+    xrann.datasets.soil_toy().to_netcdf(tmp_path / "soil.nc")
+    status, _, err = run(capsys, "fit", tmp_path / "soil.nc", "--target", "co2_flux", "--validation-years", "2007", "--out", tmp_path / "m.nc")
+    assert status == 1
+    assert "--validation-years needs a datetime dim, but 'co2_flux' has dims ('site',)" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: {demo,fit,predict}"),
+        (["train"], "invalid choice: 'train'"),
+        (["fit", "data.nc", "--out", "m.nc"], "the following arguments are required: --target"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--hidden", "4,x"], "argument --hidden: expected comma-separated integers"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--hidden", "0"], "hidden layer sizes must be positive"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--drivers", ","], "argument --drivers: expected comma-separated variable names"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--validation-years", "2007,x"], "argument --validation-years"),
+        (["predict", "model.nc", "--out", "p.nc"], "the following arguments are required: drivers"),
+    ],
+)
+def test_usage_errors_exit_2(argv, message, capsys):
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert "xrann" in err and "error: " in err
+    assert message in err
+
+
+def test_version_and_module_entry_point(capsys):
+    status, out, _ = run(capsys, "--version")
+    assert status == 0 and out.strip() == f"xrann {xrann.__version__}"
+    result = subprocess.run([sys.executable, "-m", "xrann", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "{demo,fit,predict}" in result.stdout
+
+
+def test_demo_figures_are_skipped_with_a_clear_message_without_matplotlib(grid, tmp_path, capsys, monkeypatch):
+    from xrann.cli import _draw_demo_figures
+
+    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown"], seed=0, epochs=2, progress=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    assert _draw_demo_figures(tmp_path, grid, model, grid.ann.predict(model), grid.ann.evaluate(model)) == []
+    assert 'matplotlib is not installed, so no figures were drawn; install it with: python3 -m pip install "xrann[plot]"' in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_acceptance_on_the_built_in_north_america_data(tmp_path, capsys):
+    """The issue's promise, on held-out 2007 and 2015: temporal r >= 0.98, spatial r >= 0.90,
+    RMSE at least 20 % below the linear baseline's; and every output of the demo is written."""
+    out = tmp_path / "demo"
+    status, printed, err = run(capsys, "demo", "--out", out, "--no-progress")
+    assert status == 0, err
+    for step in range(1, 7):
+        assert f"[{step}/6]" in printed
+    assert "RMSE (umol m-2 s-1)" in printed and "IAV, std of budgets (PgC yr-1)" in printed
+    assert "budget 2007 (PgC yr-1)" in printed and "budget 2015 (PgC yr-1)" in printed
+
+    with xr.open_dataset(out / "evaluation.nc") as evaluation:
+        evaluation = evaluation.load()
+    assert evaluation["model"].values.tolist() == ["network", "linear"]
+    assert evaluation["year"].values.tolist() == [2007, 2015]
+    network, linear = evaluation.sel(model="network"), evaluation.sel(model="linear")
+    assert float(network["temporal_r"]) >= 0.98
+    assert float(network["spatial_r"]) >= 0.90
+    assert float(network["rmse"]) <= 0.8 * float(linear["rmse"])
+    # the budgets in the file are the ones printed
+    assert f"{float(network['budget'].sel(source='predicted', year=2015)):+.3f}" in printed
+
+    with xr.open_dataset(out / "predictions.nc") as predictions:
+        assert {"nee", "nee_predicted", "nee_predicted_linear", "cell_area"} <= set(predictions.data_vars)
+        assert predictions["nee_predicted"].dims == ("time", "lat", "lon")
+        xr.testing.assert_equal(np.isnan(predictions["nee_predicted"]), np.isnan(predictions["nee"]))
+    network_model = xrann.open_model(out / "model_network.nc")
+    assert network_model.drivers == DEMO_DRIVERS
+    assert network_model.hyperparameters["validation"] == {"time": "[2007, 2015]"}
+    assert xrann.open_model(out / "model_linear.nc").method == "linear"
+    for name in ("maps", "seasonal_cycle", "regional_series", "scatter", "history"):
+        assert (out / f"{name}.png").stat().st_size > 10_000

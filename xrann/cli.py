@@ -1,0 +1,444 @@
+"""The ``xrann`` command: ``xrann demo``, ``xrann fit``, ``xrann predict``.
+
+``xrann demo [--out DIR]`` runs the whole North America NEE workflow on the
+built-in synthetic dataset: train on 2008-2014 with 2007 and 2015 held out,
+compare with a linear baseline on the held-out years, and write predictions,
+models, the evaluation and figures into DIR.
+
+Expected problems (missing files or variables, bad settings) print
+``xrann: error: ...`` to stderr and exit with status 1 (2 for command-line
+usage errors), without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from ._version import __version__
+from .evaluation import evaluate, find_cell_area, find_time_dim
+from .fitting import fit_dataset, predict_dataset
+from .model import Model, open_model
+from .samples import resolve_variable
+from .training import TrainingDivergedError
+
+__all__ = ["main", "build_parser", "demo_table", "DEMO_DRIVERS", "DEMO_SETTINGS", "DEMO_VALIDATION_YEARS"]
+
+#: drivers of the demo network, mirroring the NEE study (reanalysis climate, SIF, forest cover)
+DEMO_DRIVERS = ["t2m", "precip", "swdown", "vpd", "soilm", "sif", "forest_fraction"]
+#: held out from training: they choose the epoch (early stopping) and are evaluated
+DEMO_VALIDATION_YEARS = [2007, 2015]
+#: two hidden layers of 8 sigmoid nodes, 100 epochs of mini-batches of 256 (about 100,000 updates)
+DEMO_SETTINGS: dict[str, Any] = {"hidden": (8, 8), "epochs": 100, "seed": 0}
+DEMO_FIGURES = ("maps", "seasonal_cycle", "regional_series", "scatter", "history")
+
+#: errors that come from the user's data or settings: reported in one line, exit status 1
+DATA_ERRORS = (FileNotFoundError, KeyError, ValueError, TypeError, OSError, TrainingDivergedError)
+
+
+class CommandError(Exception):
+    """A problem with the user's files or variables, reported as ``xrann: error: ...``."""
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# -- argument types -------------------------------------------------------------------------------
+def _integer_at_least(minimum: int, description: str):
+    """An argparse type: an integer >= ``minimum``, else a usage error naming ``description``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _int_list(text: str) -> list[int]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        values = [int(item) for item in items]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 2007,2015, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 2007,2015, got {text!r}")
+    return values
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    values = _int_list(text)
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"hidden layer sizes must be positive, got {text!r}")
+    return tuple(values)
+
+
+def _name_list(text: str) -> list[str]:
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated variable names such as t2m,swdown, got {text!r}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xrann`` argument parser with its ``demo``, ``fit`` and ``predict`` sub-commands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["fit", "data.nc", "--target", "nee", "--out", "m.nc"]).hidden
+    (4,)
+    """
+    parser = argparse.ArgumentParser(
+        prog="xrann", description="Small sigmoid neural networks for gridded xarray data (NEE from climate drivers)."
+    )
+    parser.add_argument("--version", action="version", version=f"xrann {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,fit,predict}")
+    commands.required = True
+
+    demo = commands.add_parser(
+        "demo",
+        help="train and evaluate on the built-in North America NEE data",
+        description="Generate the built-in North America NEE dataset (1 degree, monthly 2007-2015), train a network "
+        "on 2008-2014 with 2007 and 2015 held out (early stopping and evaluation), compare it with a linear "
+        "baseline, and write predictions, models, the evaluation and figures.",
+    )
+    demo.add_argument("--out", default="xrann_demo", type=Path, help="output directory (default: ./xrann_demo)")
+    demo.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    fit = commands.add_parser("fit", help="train a model on a netCDF file and save it", description="Train a model on a netCDF file.")
+    fit.add_argument("data", type=Path, help="netCDF file with the target and the drivers")
+    fit.add_argument("--target", required=True, help="variable to predict (name or CF standard_name)")
+    fit.add_argument("--drivers", type=_name_list, default=None, help="comma-separated drivers (default: every other variable on the target's grid)")
+    fit.add_argument("--out", required=True, type=Path, help="model file to write (netCDF)")
+    fit.add_argument("--method", choices=("ann", "linear"), default="ann", help="network or linear baseline (default: ann)")
+    fit.add_argument("--hidden", type=_hidden, default=(4,), help="nodes per hidden layer, e.g. 8,8 (default: 4)")
+    fit.add_argument("--epochs", type=_integer_at_least(1, "a positive integer"), default=None, help="training epochs (default: auto)")
+    fit.add_argument("--seed", type=_integer_at_least(0, "a non-negative integer"), default=0, help="random seed (default: 0)")
+    fit.add_argument("--validation-years", type=_int_list, default=None, help="years held out for early stopping, e.g. 2007,2015")
+    fit.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    predict = commands.add_parser("predict", help="apply a saved model to a netCDF file", description="Apply a saved model to the drivers in a netCDF file.")
+    predict.add_argument("model", type=Path, help="model file written by 'xrann fit' or Model.to_netcdf")
+    predict.add_argument("drivers", type=Path, help="netCDF file with the model's drivers")
+    predict.add_argument("--out", required=True, type=Path, help="netCDF file to write the prediction to")
+    return parser
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _open_dataset(path: Path) -> xr.Dataset:
+    if not path.exists():
+        raise CommandError(f"no such file: {str(path)!r}")
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CommandError(f"cannot read {str(path)!r} as netCDF: {first_line}") from None
+
+
+def _output_path(path: Path) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CommandError(f"cannot write {str(path)!r}: the directory {str(parent)!r} does not exist")
+    return path
+
+
+def _message(error: BaseException) -> str:
+    # KeyError's str() wraps the message in quotes; show the message itself
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
+# -- fit and predict -------------------------------------------------------------------------------
+def _fit_command(args: argparse.Namespace) -> int:
+    """``xrann fit``: train on a netCDF file and write the model."""
+    out = _output_path(args.out)
+    ds = _open_dataset(args.data)
+    validation = None
+    if args.validation_years is not None:
+        target = resolve_variable(ds, args.target, "target")
+        time_dim = find_time_dim(ds[target])
+        if time_dim is None:
+            raise CommandError(f"--validation-years needs a datetime dim, but {target!r} has dims {ds[target].dims}")
+        validation = {time_dim: args.validation_years}
+    settings: dict[str, Any] = {"hidden": args.hidden, "seed": args.seed, "method": args.method}
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    model = fit_dataset(
+        ds, args.target, args.drivers, validation=validation, progress=False if args.no_progress else None, **settings
+    )
+    model.to_netcdf(out)
+    counts = model.sample_counts
+    _say(
+        f"trained {model.method} model of {model.target} from {', '.join(model.drivers)} on {counts['training']} samples"
+        + (f" ({counts['validation']} held out for validation)" if counts.get("validation") else "")
+    )
+    _say(f"wrote {out}")
+    return 0
+
+
+def _predict_command(args: argparse.Namespace) -> int:
+    """``xrann predict``: apply a saved model and write the prediction."""
+    out = _output_path(args.out)
+    if not args.model.exists():
+        raise CommandError(f"no such model file: {str(args.model)!r}")
+    model = open_model(args.model)
+    ds = _open_dataset(args.drivers)
+    predicted = predict_dataset(ds, model)
+    predicted.to_dataset().to_netcdf(out)
+    _say(f"wrote {predicted.name} on dims {tuple(map(str, predicted.dims))} to {out}")
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------------------
+def _score(evaluation: xr.Dataset, name: str, source: str | None = None) -> float:
+    value = evaluation[name]
+    if source is not None:
+        value = value.sel(source=source)
+    return float(value)
+
+
+def demo_table(evaluations: dict[str, xr.Dataset], units: str) -> str:
+    """The demo's comparison table: one column per model, plus observed budgets.
+
+    Parameters
+    ----------
+    evaluations : dict of str to xarray.Dataset
+        `xrann.evaluation.evaluate` output by column title ("network", "linear").
+    units : str
+        Units of the target.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from xrann.evaluation import evaluate_predictions
+    >>> time = pd.date_range("2007-01-01", periods=24, freq="MS")
+    >>> obs = xr.DataArray(np.cos(np.arange(24.0))[:, None, None] * np.ones((1, 2, 2)), dims=("time", "lat", "lon"),
+    ...                    coords={"time": time, "lat": [40.0, 41.0], "lon": [-100.0, -99.0]})
+    >>> print(demo_table({"network": evaluate_predictions(obs, obs * 0.9)}, "1"))
+                                           network  observed
+    RMSE (1)                                 0.072
+    R2                                       0.990
+    temporal r (regional monthly mean)       1.000
+    spatial r (long-term mean map)             nan
+    """
+    names = list(evaluations)
+    first = evaluations[names[0]]
+    rows: list[tuple[str, list[str], str]] = [
+        (f"RMSE ({units})", [f"{_score(e, 'rmse'):.3f}" for e in evaluations.values()], ""),
+        ("R2", [f"{_score(e, 'r2'):.3f}" for e in evaluations.values()], ""),
+        ("temporal r (regional monthly mean)", [f"{_score(e, 'temporal_r'):.3f}" for e in evaluations.values()], ""),
+        ("spatial r (long-term mean map)", [f"{_score(e, 'spatial_r'):.3f}" for e in evaluations.values()], ""),
+    ]
+    if "budget" in first:
+        for year in first["year"].values:
+            rows.append(
+                (
+                    f"budget {int(year)} (PgC yr-1)",
+                    [f"{float(e['budget'].sel(source='predicted', year=year)):+.3f}" for e in evaluations.values()],
+                    f"{float(first['budget'].sel(source='observed', year=year)):+.3f}",
+                )
+            )
+        rows.append(
+            (
+                "IAV, std of budgets (PgC yr-1)",
+                [f"{_score(e, 'iav', 'predicted'):.3f}" for e in evaluations.values()],
+                f"{_score(first, 'iav', 'observed'):.3f}",
+            )
+        )
+    width = max(len(label) for label, _, _ in rows) + 2
+    header = "".ljust(width) + "".join(name.rjust(10) for name in names) + "observed".rjust(10)
+    lines = [header] + [
+        (label.ljust(width) + "".join(v.rjust(10) for v in values) + observed.rjust(10)).rstrip()
+        for label, values, observed in rows
+    ]
+    return "\n".join(lines)
+
+
+def _draw_demo_figures(out: Path, ds: xr.Dataset, network: Model, predicted: xr.DataArray, evaluation: xr.Dataset) -> list[Path]:
+    """Write the demo's PNG figures into ``out``; without matplotlib, say how to get it and write none.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        _say('      matplotlib is not installed, so no figures were drawn; install it with: python3 -m pip install "xrann[plot]"')
+        return []
+    from . import plot
+
+    held_out = ds["time"].dt.year.isin(DEMO_VALIDATION_YEARS)
+    years = " and ".join(map(str, DEMO_VALIDATION_YEARS))
+    observed = ds[network.target]
+    figures = {
+        "maps": lambda: plot.maps(
+            observed.isel(time=held_out), predicted.isel(time=held_out),
+            title=f"NEE ({observed.attrs.get('units', '')}), mean of the held-out years {years}",
+        ),
+        "seasonal_cycle": lambda: plot.seasonal_cycle(evaluation),
+        "regional_series": lambda: plot.regional_series(observed, predicted, find_cell_area(ds, network.target)),
+        "scatter": lambda: plot.scatter(observed.isel(time=held_out), predicted.isel(time=held_out)),
+        "history": lambda: plot.history(network),
+    }
+    written = []
+    for name in DEMO_FIGURES:
+        figure = figures[name]()
+        path = out / f"{name}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def _run_demo(out: Path | str = "xrann_demo", progress: bool | None = None) -> dict[str, xr.Dataset]:
+    """The ``xrann demo`` workflow; prints progress and the evaluation table.
+
+    Parameters
+    ----------
+    out : path, default "xrann_demo"
+        Directory for the outputs (created if needed): ``predictions.nc``,
+        ``model_network.nc``, ``model_linear.nc``, ``evaluation.nc`` and, with
+        matplotlib installed, ``maps.png``, ``seasonal_cycle.png``,
+        ``regional_series.png``, ``scatter.png`` and ``history.png``.
+    progress : bool, optional
+        Training progress bar; ``None`` shows one only in interactive sessions.
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        The held-out evaluation of the ``"network"`` and the ``"linear"`` baseline.
+    """
+    from .datasets.north_america import north_america_nee
+
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    years = " and ".join(map(str, DEMO_VALIDATION_YEARS))
+    steps = 6
+
+    _say(f"[1/{steps}] Generating the built-in North America NEE dataset (1 degree, monthly 2007-2015) ...")
+    ds = north_america_nee()
+    validation = {"time": DEMO_VALIDATION_YEARS}
+
+    hidden = " x ".join(map(str, DEMO_SETTINGS["hidden"]))
+    _say(
+        f"[2/{steps}] Training the network ({len(DEMO_DRIVERS)} drivers -> {hidden} sigmoid nodes -> nee) on 2008-2014; "
+        f"{years} are held out (early stopping and evaluation) ..."
+    )
+    network = fit_dataset(ds, "nee", DEMO_DRIVERS, validation=validation, progress=progress, **DEMO_SETTINGS)
+    counts = network.sample_counts
+    _say(
+        f"      {counts['training']} training and {counts['validation']} held-out samples; "
+        f"kept epoch {network.history.attrs['best_epoch'] + 1} of {network.history.sizes['epoch']}"
+    )
+
+    _say(f"[3/{steps}] Fitting the linear baseline on the same drivers and years ...")
+    linear = fit_dataset(ds, "nee", DEMO_DRIVERS, validation=validation, method="linear", seed=DEMO_SETTINGS["seed"])
+
+    _say(f"[4/{steps}] Evaluating both on the held-out years {years} (area-weighted) ...")
+    evaluations = {
+        name: evaluate(ds, model, period=DEMO_VALIDATION_YEARS).compute()
+        for name, model in (("network", network), ("linear", linear))
+    }
+    units = ds["nee"].attrs.get("units", "")
+    _say("")
+    _say(demo_table(evaluations, units))
+    reduction = 1 - _score(evaluations["network"], "rmse") / _score(evaluations["linear"], "rmse")
+    _say(f"\nThe network's RMSE on {years} is {100 * reduction:.0f}% below the linear baseline's.\n")
+
+    _say(f"[5/{steps}] Writing predictions, models and the evaluation (netCDF) to {out}/ ...")
+    predicted = predict_dataset(ds, network)
+    predictions = xr.Dataset(
+        {
+            "nee": ds["nee"],
+            "nee_predicted": predicted.assign_attrs(long_name="NEE predicted by the network"),
+            "nee_predicted_linear": predict_dataset(ds, linear).assign_attrs(long_name="NEE predicted by the linear baseline"),
+            "cell_area": ds["cell_area"],
+        },
+        attrs={
+            "title": "xrann demo: North America NEE, observed and predicted",
+            "held_out_years": ",".join(map(str, DEMO_VALIDATION_YEARS)),
+        },
+    )
+    predictions.to_netcdf(out / "predictions.nc")
+    network.to_netcdf(out / "model_network.nc")
+    linear.to_netcdf(out / "model_linear.nc")
+    xr.concat(list(evaluations.values()), dim=xr.Variable("model", list(evaluations)), coords="minimal", compat="override").to_netcdf(
+        out / "evaluation.nc"
+    )
+
+    _say(f"[6/{steps}] Drawing figures ...")
+    for path in _draw_demo_figures(out, ds, network, predicted, evaluations["network"]):
+        _say(f"      {path}")
+    _say(f"Done in {time.perf_counter() - started:.0f} s; outputs are in {out}/")
+    return evaluations
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    """``xrann demo``: run `_run_demo`."""
+    _run_demo(args.out, progress=False if args.no_progress else None)
+    return 0
+
+
+COMMANDS = {"demo": _demo_command, "fit": _fit_command, "predict": _predict_command}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``xrann`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for problems with files, variables or settings, 2 for usage errors.
+
+    Examples
+    --------
+    >>> main(["predict", "missing_model.nc", "drivers.nc", "--out", "p.nc"])
+    1
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except CommandError as error:
+        print(f"xrann: error: {error}", file=sys.stderr)
+        return 1
+    except DATA_ERRORS as error:
+        print(f"xrann: error: {_message(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("xrann: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

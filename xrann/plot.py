@@ -1,0 +1,329 @@
+"""Figures for checking a model: maps, seasonal cycle, regional series, scatter, training history.
+
+Needs matplotlib (``pip install "xrann[plot]"``); it is imported only when a
+function here is called, and the non-interactive Agg backend is chosen when
+there is no display. Every function returns the `matplotlib.figure.Figure`,
+so ``fig.savefig("maps.png")`` writes it to a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+from .evaluation import area_weights, find_time_dim, regional_mean
+from .metrics import pearson_r
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .model import Model
+
+__all__ = ["maps", "seasonal_cycle", "regional_series", "scatter", "history"]
+
+
+def _pyplot():
+    """matplotlib.pyplot, on the Agg backend when no display is available."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            'xrann.plot needs matplotlib; install it with: python3 -m pip install "xrann[plot]"'
+        ) from None
+    interactive = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("darwin", "win32")
+    if not interactive and "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(data: xr.DataArray, name: object = None) -> str:
+    """``"nee (umol m-2 s-1)"``: a short name (the variable's, unless given) and the units."""
+    name = name if name is not None else data.name if data.name is not None else "value"
+    units = data.attrs.get("units")
+    return f"{name} ({units})" if units else str(name)
+
+
+def _map_2d(data: xr.DataArray) -> xr.DataArray:
+    time_dim = find_time_dim(data)
+    if time_dim is not None:
+        data = data.mean(time_dim, keep_attrs=True)
+    if data.ndim != 2:
+        raise ValueError(f"maps need 2-D fields (after averaging over time); got dims {data.dims}.")
+    return data
+
+
+def maps(obs: xr.DataArray, pred: xr.DataArray, *, cmap: str = "viridis", title: str | None = None) -> "Figure":
+    """Observed, predicted and difference maps in one row of three panels.
+
+    A time dim is averaged away first. The difference (prediction minus
+    observation) uses a diverging colour map centred on zero; truth and model
+    share one colour scale.
+
+    Parameters
+    ----------
+    obs, pred : xarray.DataArray
+        Fields on the same (lat, lon) grid, optionally with a time dim.
+    cmap : str, default "viridis"
+        Colour map of the first two panels.
+    title : str, optional
+        Figure title; the observations' long name (or name) and units by default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        Fields that are not 2-D after averaging over time.
+    ImportError
+        matplotlib is not installed.
+
+    Examples
+    --------
+    >>> field = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=("lat", "lon"), name="nee")
+    >>> len(maps(field, field + 1).axes)   # three panels and their colour bars
+    6
+    """
+    plt = _pyplot()
+    observed, predicted = _map_2d(obs), _map_2d(pred)
+    difference = predicted - observed
+    low = float(min(observed.min(), predicted.min()))
+    high = float(max(observed.max(), predicted.max()))
+    limit = float(abs(difference).max()) or 1.0
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    units = obs.attrs.get("units", "")
+    panels = [
+        (observed, "observed", dict(cmap=cmap, vmin=low, vmax=high)),
+        (predicted, "predicted", dict(cmap=cmap, vmin=low, vmax=high)),
+        (difference, "predicted - observed", dict(cmap="RdBu_r", vmin=-limit, vmax=limit)),
+    ]
+    for axis, (field, panel_title, style) in zip(axes, panels):
+        field.plot(ax=axis, cbar_kwargs={"label": units}, **style)
+        axis.set_title(panel_title)
+    if title is None:
+        title = _label(obs, obs.attrs.get("long_name")) + (", time mean" if find_time_dim(obs) is not None else "")
+    figure.suptitle(title)
+    return figure
+
+
+def seasonal_cycle(evaluation_or_obs: xr.Dataset | xr.DataArray, pred: xr.DataArray | None = None) -> "Figure":
+    """Mean seasonal cycle of the regional mean, observed and predicted.
+
+    Parameters
+    ----------
+    evaluation_or_obs : xarray.Dataset or xarray.DataArray
+        An evaluation Dataset (from ``ds.ann.evaluate()``, which holds
+        ``seasonal_cycle``), or the observed field (then pass ``pred``).
+    pred : xarray.DataArray, optional
+        The predicted field, when the first argument is the observed one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with two lines (observed, predicted) over months 1-12.
+
+    Raises
+    ------
+    ValueError
+        A Dataset without ``seasonal_cycle``, or a DataArray without ``pred``
+        or without a datetime dim.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> time = pd.date_range("2007-01-01", periods=24, freq="MS")
+    >>> obs = xr.DataArray(np.cos(np.arange(24.0)), dims="time", coords={"time": time})
+    >>> seasonal_cycle(obs, obs * 0.9).axes[0].get_legend_handles_labels()[1]
+    ['observed', 'predicted']
+    """
+    if isinstance(evaluation_or_obs, xr.Dataset):
+        if "seasonal_cycle" not in evaluation_or_obs:
+            raise ValueError("the Dataset has no 'seasonal_cycle'; pass ds.ann.evaluate() output, or obs and pred fields.")
+        cycle = evaluation_or_obs["seasonal_cycle"]
+        observed, predicted = cycle.sel(source="observed"), cycle.sel(source="predicted")
+        name = evaluation_or_obs.attrs.get("target", "regional mean")
+    else:
+        if pred is None:
+            raise ValueError("seasonal_cycle(obs, pred) needs the predicted field too (or an evaluation Dataset).")
+        observed_series, predicted_series = _regional_series_pair(evaluation_or_obs, pred, None)
+        time_dim = find_time_dim(observed_series)
+        observed = observed_series.groupby(observed_series[time_dim].dt.month).mean()
+        predicted = predicted_series.groupby(predicted_series[time_dim].dt.month).mean()
+        observed.attrs = evaluation_or_obs.attrs
+        name = evaluation_or_obs.name if evaluation_or_obs.name is not None else "regional mean"
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    axis.plot(observed["month"], observed, "o-", color="black", label="observed")
+    axis.plot(predicted["month"], predicted, "s--", color="tab:orange", label="predicted")
+    axis.axhline(0, color="grey", linewidth=0.5)
+    axis.set_xticks(range(1, 13))
+    axis.set_xlabel("month")
+    axis.set_ylabel(_label(observed, name))
+    axis.set_title("mean seasonal cycle of the area-weighted regional mean")
+    axis.legend()
+    return figure
+
+
+def _regional_series_pair(
+    obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray | None
+) -> tuple[xr.DataArray, xr.DataArray]:
+    time_dim = find_time_dim(obs)
+    if time_dim is None:
+        raise ValueError(f"a regional series needs a datetime dim; the field has dims {obs.dims}.")
+    valid = np.isfinite(obs) & np.isfinite(pred)
+    weights = area_weights(obs) if weights is None else weights
+    spatial = [d for d in obs.dims if d != time_dim]
+    return regional_mean(obs.where(valid), weights, spatial), regional_mean(pred.where(valid), weights, spatial)
+
+
+def regional_series(obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray | None = None) -> "Figure":
+    """Area-weighted regional mean time series, observed and predicted, with their correlation.
+
+    Parameters
+    ----------
+    obs, pred : xarray.DataArray
+        Fields on ``(time, ...)``; only points where both are finite count.
+    weights : xarray.DataArray, optional
+        Cell areas or other weights; cos(latitude) when ``None``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with two lines.
+
+    Raises
+    ------
+    ValueError
+        No datetime dim.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> time = pd.date_range("2007-01-01", periods=24, freq="MS")
+    >>> obs = xr.DataArray(np.cos(np.arange(24.0))[:, None], dims=("time", "lat"),
+    ...                    coords={"time": time, "lat": [45.0]})
+    >>> regional_series(obs, obs + 0.1).axes[0].get_legend_handles_labels()[1]
+    ['observed', 'predicted']
+    """
+    observed, predicted = _regional_series_pair(obs, pred, weights)
+    time_dim = find_time_dim(observed)
+    correlation = float(pearson_r(observed, predicted, time_dim))
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(10, 4), constrained_layout=True)
+    axis.plot(observed[time_dim].values, observed.values, color="black", label="observed")
+    axis.plot(predicted[time_dim].values, predicted.values, "--", color="tab:orange", label="predicted")
+    axis.axhline(0, color="grey", linewidth=0.5)
+    axis.set_ylabel(_label(obs))
+    axis.set_title(f"area-weighted regional mean (r = {correlation:.3f})")
+    axis.legend()
+    return figure
+
+
+def scatter(obs: xr.DataArray, pred: xr.DataArray, *, max_points: int = 20_000, seed: int = 0) -> "Figure":
+    """Predicted against observed values with the 1:1 line, r and both means annotated.
+
+    Parameters
+    ----------
+    obs, pred : xarray.DataArray
+        Same grid; only points where both are finite are drawn.
+    max_points : int, default 20000
+        At most this many points are drawn (a random subset); r and the means use all.
+    seed : int, default 0
+        Seed of that subset.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        No point where both are finite.
+
+    Examples
+    --------
+    >>> obs = xr.DataArray([1.0, 2.0, 3.0, np.nan])
+    >>> figure = scatter(obs, obs * 1.1)
+    >>> "r = 1.000" in figure.axes[0].texts[0].get_text()
+    True
+    """
+    observed, predicted = xr.broadcast(obs, pred)
+    valid = np.isfinite(observed) & np.isfinite(predicted)
+    x = observed.values[valid.values]
+    y = predicted.values[valid.values]
+    if x.size == 0:
+        raise ValueError("scatter needs at least one point where both obs and pred are finite.")
+    correlation = float(np.corrcoef(x, y)[0, 1]) if x.size > 1 and x.std() > 0 and y.std() > 0 else float("nan")
+    if x.size > max_points:
+        chosen = np.random.default_rng(seed).choice(x.size, max_points, replace=False)
+        x_drawn, y_drawn = x[chosen], y[chosen]
+    else:
+        x_drawn, y_drawn = x, y
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 5), constrained_layout=True)
+    axis.scatter(x_drawn, y_drawn, s=3, alpha=0.3, color="tab:blue", rasterized=True)
+    low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    axis.plot([low, high], [low, high], color="black", linewidth=1, label="1:1")
+    units = obs.attrs.get("units", "")
+    axis.text(
+        0.03, 0.97,
+        f"r = {correlation:.3f}\nmean observed = {x.mean():.3g} {units}\nmean predicted = {y.mean():.3g} {units}\nn = {x.size}",
+        transform=axis.transAxes, va="top", fontsize=9,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
+    axis.set_xlabel("observed " + _label(obs))
+    axis.set_ylabel("predicted " + _label(obs))
+    axis.legend(loc="lower right")
+    return figure
+
+
+def history(model: "Model") -> "Figure":
+    """Training and validation loss per epoch on a log scale, with the kept epoch marked.
+
+    Parameters
+    ----------
+    model : Model
+        A fitted model (its ``history``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: ``loss`` and, when there was validation, ``val_loss``.
+
+    Raises
+    ------
+    ValueError
+        A model without a loss history.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=20, progress=False)
+    >>> [line.get_label() for line in history(model).axes[0].lines]
+    ['loss', 'kept epoch']
+    """
+    losses = model.history
+    if "loss" not in losses or losses["loss"].size == 0:
+        raise ValueError("the model has no loss history to plot.")
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    epochs = np.arange(1, losses["loss"].size + 1)
+    axis.plot(epochs, losses["loss"].values, color="tab:blue", label="loss")
+    if "val_loss" in losses:
+        axis.plot(epochs, losses["val_loss"].values, color="tab:orange", label="val_loss")
+    best = int(losses.attrs.get("best_epoch", -1))
+    if 0 <= best < epochs.size:
+        axis.axvline(best + 1, color="grey", linestyle=":", linewidth=1, label="kept epoch")
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss (MSE of the scaled target)")
+    axis.set_title(f"training history ({model.method}: {model.target})")
+    axis.legend()
+    return figure
