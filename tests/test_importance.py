@@ -1,0 +1,121 @@
+"""Permutation importance: values, grouping, regions, dask, errors, and the ranking on the NEE data."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xrann
+from xrann.importance import squared_units
+
+from .conftest import make_grid_dataset
+
+
+@pytest.fixture(scope="module")
+def with_noise():
+    """The test grid plus a driver the target does not depend on, and a model using all four."""
+    grid = make_grid_dataset()
+    noise = np.random.default_rng(5).normal(size=grid["t2m"].shape)
+    grid["noise"] = grid["t2m"].copy(data=np.where(np.isnan(grid["t2m"].values), np.nan, noise))
+    grid["noise"].attrs = {"units": "1", "long_name": "unrelated noise"}
+    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown", "landcover", "noise"], seed=0, epochs=300, progress=False)
+    return grid, model
+
+
+def _mse_with(model, grid, column=None, order=None):
+    """MSE on the valid samples, optionally with one driver column permuted by ``order``."""
+    valid = np.isfinite(grid["nee"].values)
+    columns = [np.broadcast_to(grid[name].values, grid["nee"].shape)[valid] for name in model.drivers]
+    matrix = np.stack(columns, axis=1)
+    if column is not None:
+        matrix[:, column] = matrix[order, column]
+    return float(np.mean((model.predict_array(matrix) - grid["nee"].values[valid]) ** 2))
+
+
+def test_importance_values_and_layout(with_noise):
+    grid, model = with_noise
+    result = grid.ann.importance(model, n_repeats=4, seed=1)
+    assert result["importance"].dims == ("driver",) and list(result["driver"].values) == model.drivers
+    assert set(result.data_vars) == {"importance", "importance_std", "baseline_mse", "n_samples"}
+    assert result["importance"].attrs["units"] == "umol2 m-4 s-2"
+    assert int(result["n_samples"]) == int(grid["nee"].count())
+    assert float(result["baseline_mse"]) == pytest.approx(_mse_with(model, grid))
+    # the first shuffle of the first driver, reproduced by hand with the same generator
+    rng = np.random.default_rng(1)
+    first = _mse_with(model, grid, 0, rng.permutation(int(result["n_samples"]))) - _mse_with(model, grid)
+    again = grid.ann.importance(model, n_repeats=1, seed=1)
+    assert float(again["importance"].sel(driver="t2m")) == pytest.approx(first)
+    assert float(again["importance_std"].sel(driver="t2m")) == 0
+    importance = result["importance"].to_series()
+    assert importance["noise"] < 0.05 * importance.drop("noise").min()
+    assert (result["importance_std"] >= 0).all()
+
+
+def test_same_numbers_on_dask(with_noise):
+    grid, model = with_noise
+    lazy = grid.chunk({"time": 5, "lat": 3})
+    xr.testing.assert_identical(lazy.ann.importance(model, n_repeats=2), grid.ann.importance(model, n_repeats=2))
+    xr.testing.assert_identical(
+        lazy.ann.importance(model, n_repeats=2, max_samples=300, dim="time.season"),
+        grid.ann.importance(model, n_repeats=2, max_samples=300, dim="time.season"),
+    )
+
+
+def test_grouped_by_season(with_noise):
+    grid, model = with_noise
+    result = grid.ann.importance(model, n_repeats=2, dim="time.season")
+    assert result["importance"].dims == ("driver", "season")
+    np.testing.assert_array_equal(result["season"].values, ["DJF", "JJA", "MAM", "SON"])
+    assert int(result["n_samples"].sum()) == int(grid["nee"].count())
+    summer = grid.sel(time=grid.time.dt.season == "JJA")
+    assert float(result["baseline_mse"].sel(season="JJA")) == pytest.approx(_mse_with(model, summer))
+
+
+def test_grouped_by_a_coordinate_and_on_a_region(with_noise):
+    grid, model = with_noise
+    by_region = grid.ann.importance(model, n_repeats=2, dim="region")
+    np.testing.assert_array_equal(by_region["region"].values, ["north", "south"])
+    north = grid.where(grid["region"] == "north")
+    on_region = north.ann.importance(model, n_repeats=2)
+    assert int(on_region["n_samples"]) == int(by_region["n_samples"].sel(region="north"))
+    assert float(on_region["baseline_mse"]) == pytest.approx(float(by_region["baseline_mse"].sel(region="north")))
+
+
+def test_max_samples_draws_a_seeded_subset(with_noise):
+    grid, model = with_noise
+    result = grid.ann.importance(model, n_repeats=2, max_samples=200, seed=4)
+    assert int(result["n_samples"]) == 200
+    xr.testing.assert_identical(result, grid.ann.importance(model, n_repeats=2, max_samples=200, seed=4))
+
+
+def test_errors(with_noise):
+    grid, model = with_noise
+    with pytest.raises(KeyError, match="importance needs the observed target 'nee'"):
+        grid.drop_vars("nee").ann.importance(model)
+    with pytest.raises(ValueError, match="n_repeats=0 must be a positive integer"):
+        grid.ann.importance(model, n_repeats=0)
+    with pytest.raises(KeyError, match=r"\['noise'\] are missing"):
+        grid.drop_vars("noise").ann.importance(model)
+    with pytest.raises(KeyError, match="dim='time.weekday_of_doom' is neither"):
+        grid.ann.importance(model, dim="time.weekday_of_doom")
+    with pytest.raises(ValueError, match="no model"):
+        xrann.datasets.soil_toy().ann.importance()
+
+
+def test_squared_units():
+    assert squared_units("gC m-2 d-1") == "gC2 m-4 d-2"
+    assert squared_units("") == "" and squared_units(None) == ""
+    assert squared_units("kg/m2") == "(kg/m2)^2"
+
+
+def test_nee_ranking_puts_process_drivers_first_and_stand_age_last():
+    from xrann.datasets.north_america import north_america_nee
+
+    ds = north_america_nee(resolution=2.0)
+    drivers = ["t2m", "swdown", "vpd", "soilm", "forest_fraction", "precip", "rh", "stand_age"]
+    model = ds.ann.fit(target="nee", drivers=drivers, seed=0, progress=False)
+    importance = ds.ann.importance(model, n_repeats=3, max_samples=20_000)["importance"].to_series().sort_values(ascending=False)
+    used = {"t2m", "swdown", "vpd", "soilm", "forest_fraction"}
+    assert set(importance.index[:3]) <= used
+    assert importance.index[-1] == "stand_age"
+    assert importance["stand_age"] < 0.005 * importance.iloc[0]
+    assert importance["precip"] < min(importance[name] for name in used)
