@@ -209,6 +209,44 @@ def test_2012_central_us_drought():
     assert float(central["nee"].where(drought).mean() - central["nee"].where(normal).mean()) > 0.5
 
 
+def test_warming_trend_of_three_tenths_of_a_kelvin_per_decade():
+    ds = north_america_nee(resolution=5.0, start="1980-01", end="2019-12")
+    annual = ds["t2m"].weighted(np.cos(np.radians(ds["lat"]))).mean(("lat", "lon")).groupby("time.year").mean()
+    per_decade = 10 * np.polyfit(annual["year"].values, annual.values, 1)[0]
+    assert 0.2 < per_decade < 0.4
+
+
+@pytest.fixture(scope="module")
+def decade():
+    return north_america_nee(resolution=2.0)
+
+
+def _anomaly(ds, name, year, months, lat, lon, relative=False):
+    """Mean of ``name`` over a box and calendar months in ``year`` minus (or over) that of 2008-2014."""
+    box = ds[name].sel(lat=slice(*lat), lon=slice(*lon))
+    by_year = box.where(box.time.dt.month.isin(months)).groupby("time.year").mean(...)
+    usual = by_year.sel(year=slice(2008, 2014)).mean()
+    return float(by_year.sel(year=year) / usual) if relative else float(by_year.sel(year=year) - usual)
+
+
+def test_documented_2007_and_2015_anomalies(decade):
+    """The events listed in the module docstring, against the same months of 2008-2014."""
+    assert _anomaly(decade, "t2m", 2015, [12], (38, 52), (-95, -65)) > 2.5  # El Nino: record-warm December
+    assert _anomaly(decade, "t2m", 2015, [2], (40, 50), (-82, -68)) < -4.0  # record-cold February, northeast
+    assert _anomaly(decade, "t2m", 2015, [1, 2, 3], (60, 70), (-160, -140)) > 2.0  # warm Alaska
+    assert _anomaly(decade, "precip", 2015, [5], (28, 36), (-103, -93), relative=True) > 1.5  # wet southern Plains
+    pacific_northwest = {"year": 2015, "months": [6, 7, 8], "lat": (44, 52), "lon": (-125, -116)}
+    assert _anomaly(decade, "t2m", **pacific_northwest) > 1.5
+    assert _anomaly(decade, "precip", **pacific_northwest, relative=True) < 0.75
+    assert _anomaly(decade, "soilm", **pacific_northwest) < -40
+    southeast = {"year": 2007, "months": [8], "lat": (31, 37), "lon": (-90, -80)}
+    assert _anomaly(decade, "t2m", **southeast) > 2.0
+    assert _anomaly(decade, "soilm", **southeast) < -60
+    assert _anomaly(decade, "nee", **southeast) > 1.0  # drought and heat weaken the summer sink
+    annual = decade["t2m"].weighted(np.cos(np.radians(decade["lat"]))).mean(("lat", "lon")).groupby("time.year").mean()
+    assert int(annual.idxmax()) == 2015
+
+
 def test_documented_process_model_reproduces_nee(small):
     """The module docstring's formulas, applied to the dataset's variables, give NEE up to the noise."""
     temperature = small["t2m"] - 273.15

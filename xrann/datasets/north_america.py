@@ -49,10 +49,51 @@ All fields are analytic functions of latitude, longitude and time:
   ``stand_age``: a smooth random map, older in the north-west.
 * Weather: month-to-month anomaly fields (random-phase sinusoids in
   latitude and longitude, seeded by ``seed``, the year and the month, linearly
-  interpolated between mid-month knots), year-to-year anomaly fields
-  (knots in mid-year), and a 2012-style summer drought and heat wave over the
-  central United States (up to +3.5 K and -70 % precipitation, peaking in
-  July 2012). Hot anomalies come with dry ones in summer.
+  interpolated between mid-month knots) and year-to-year anomaly fields
+  (knots in mid-year). Hot anomalies come with dry ones in summer.
+
+Warming trend and documented anomalies
+--------------------------------------
+On top of the weather, temperature rises by 0.3 K per decade everywhere
+(``+0.03 K`` times the years since 1 July 2011, the middle of 2007-2015), and
+the period's documented regional anomalies are added (``EVENTS``; places,
+seasons and rounded magnitudes after NOAA NCEI's monthly U.S. and global
+climate reports and Environment Canada's seasonal summaries). Each is a
+Gaussian in time (e-folding ``duration`` months around its ``peak``, exactly 0
+beyond five e-foldings) times a Gaussian in latitude and longitude around its
+centre; at the peak and centre it adds ``temperature`` K and multiplies
+precipitation by ``exp(log_precip)``. Through the formulas above, soil
+moisture, ``rh``, ``vpd``, cloud, ``swdown`` and NEE respond as to any other
+weather. At the peak and centre:
+
+==============  ===============================================  ============  ====  ======
+peak            event                                            centre        K     precip
+==============  ===============================================  ============  ====  ======
+mid-Mar 2007    record-warm March, central and eastern US        37°N 88°W     +2.5
+early Apr 2007  the April ("Easter") freeze after it             37°N 88°W     -3.5
+mid-Jul 2007    record-warm western summer                       41°N 114°W    +2.0  x 0.74
+Aug 2007        southeast drought (spring to early winter)       34°N 85°W     +0.8  x 0.55
+mid-Aug 2007    heat wave, southeast and Ohio valley             36°N 86°W     +2.5
+mid-Oct 2007    warm Arctic autumn (record-low sea ice)          70°N 125°W    +3.0
+mid-Jul 2012    central US drought and heat wave (May-Sep)       40°N 96°W     +3.5  x 0.30
+mid-Feb 2015    warm winter and spring, the west and British     46°N 120°W    +3.0
+                Columbia (the northeast Pacific warm "blob")
+mid-Mar 2015    warm winter to early summer, Alaska              64°N 150°W    +4.0
+mid-Feb 2015    record-cold February, northeast                  46°N 75°W     -6.0
+mid-Feb 2015    California drought, record-low snowpack          37.5°N 120°W  +1.0  x 0.50
+mid-May 2015    record-wet May, southern Plains                  32°N 98°W     -1.0  x 2.7
+mid-Jun 2015    Canadian Prairies drought                        52°N 110°W    +1.0  x 0.55
+Jul 2015        Pacific Northwest drought and heat               48°N 121°W    +2.5  x 0.50
+mid-Dec 2015    El Niño: record-warm December, east and central  45°N 80°W     +5.0
+Dec 2015        El Niño: wet Gulf coast and southern Plains      31°N 93°W           x 1.8
+==============  ===============================================  ============  ====  ======
+
+So 2007 and 2015 are warmer and more anomalous than the years in between,
+and the 2012 summer is the driest in the central US. At monthly scale most of
+these anomalies are no larger than ordinary weather elsewhere or in other
+years; the summer heat and droughts (2007 southeast and west, 2015 Pacific
+Northwest and Prairies, 2012 central US) are the combinations of heat, light
+and dry soil that the other years lack.
 
 Process model of NEE (the truth)
 --------------------------------
@@ -92,6 +133,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,7 +149,8 @@ DOMAIN = (10.0, 80.0, -170.0, -50.0)
 
 _MONTHS_PER_YEAR = 12.0
 _SOLAR_CONSTANT = 1361.0
-_DROUGHT_MONTH = (2012 - 1900) * 12 + 6.5  # mid-July 2012 in months since 1900-01
+_WARMING_PER_YEAR = 0.03  # K: +0.3 K per decade
+_TREND_REFERENCE_MONTH = (2011 - 1900) * 12 + 6.0  # 1 July 2011, the middle of 2007-2015
 _SOIL_LAGS = 8
 _SOIL_EFOLDING = 2.5
 _TIME_DIMS = ("time", "lat", "lon")
@@ -217,6 +260,62 @@ def _random_field(lat, lon, seed, stream, knot, n_modes=8, shortest=9.0, longest
             - np.sin(along_lat)[:, None] * np.sin(along_lon)[None, :]
         )
     return field
+
+
+def _month(year: int, month: float) -> float:
+    """Months since 1900-01-01 of day 1 of ``month`` in ``year``, fractional months allowed (7.5: mid-July)."""
+    return (year - 1900) * 12.0 + month - 1.0
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A documented regional climate anomaly: a Gaussian in time times a Gaussian in space.
+
+    At months ``m`` (since 1900-01) and cell ``(lat, lon)`` it adds
+    ``weight * temperature`` K to the temperature and multiplies precipitation
+    by ``exp(weight * log_precip)``, with
+    ``weight = exp(-((m - peak) / duration)**2 - ((lat - lat0) / lat_width)**2 - ((lon - lon0) / lon_width)**2)``,
+    set to exactly 0 more than ``5 * duration`` months from the peak.
+    """
+
+    name: str
+    peak: float
+    duration: float
+    lat0: float
+    lon0: float
+    lat_width: float
+    lon_width: float
+    temperature: float
+    log_precip: float
+
+    def time_weight(self, months: np.ndarray) -> np.ndarray:
+        offset = (months - self.peak) / self.duration
+        return np.where(np.abs(offset) <= 5.0, np.exp(-(offset**2)), 0.0)
+
+
+#: Interannual anomalies of the period 2007-2015: places, seasons and rounded magnitudes after
+#: NOAA NCEI's monthly US and global climate reports and Environment Canada's seasonal summaries.
+EVENTS = (
+    # 2007
+    _Event("2007 record-warm March, central and eastern US", _month(2007, 3.5), 0.6, 37.0, -88.0, 6.0, 10.0, 2.5, 0.0),
+    _Event("2007 April (Easter) freeze after the warm March", _month(2007, 4.3), 0.5, 37.0, -88.0, 6.0, 10.0, -3.5, 0.0),
+    _Event("2007 record-warm western summer", _month(2007, 7.5), 1.3, 41.0, -114.0, 7.0, 9.0, 2.0, -0.3),
+    _Event("2007 southeast drought", _month(2007, 8.0), 3.0, 34.0, -85.0, 4.5, 6.0, 0.8, -0.6),
+    _Event("2007 August heat wave, southeast and Ohio valley", _month(2007, 8.5), 0.7, 36.0, -86.0, 5.0, 9.0, 2.5, 0.0),
+    _Event("2007 warm Arctic autumn (record-low sea ice)", _month(2007, 10.5), 1.3, 70.0, -125.0, 6.0, 22.0, 3.0, 0.0),
+    # 2012
+    _Event("2012 central US drought and heat wave", _month(2012, 7.5), 2.5, 40.0, -96.0, 6.0, 11.0, 3.5, -1.2),
+    # 2015 (the northeast Pacific warm 'blob', then the strong 2015-16 El Nino)
+    _Event("2015 warm winter and spring, the west and British Columbia", _month(2015, 2.5), 2.0, 46.0, -120.0, 10.0, 10.0, 3.0, 0.0),
+    _Event("2015 warm winter, spring and early summer, Alaska", _month(2015, 3.5), 2.5, 64.0, -150.0, 6.0, 14.0, 4.0, 0.0),
+    _Event("2015 record-cold February, northeast", _month(2015, 2.5), 0.7, 46.0, -75.0, 7.0, 12.0, -6.0, 0.0),
+    _Event("2015 California drought (record-low snowpack)", _month(2015, 2.5), 2.0, 37.5, -120.0, 5.0, 4.0, 1.0, -0.7),
+    _Event("2015 record-wet May, southern Plains", _month(2015, 5.5), 0.8, 32.0, -98.0, 5.0, 6.0, -1.0, 1.0),
+    _Event("2015 Canadian Prairies spring-summer drought", _month(2015, 6.5), 1.5, 52.0, -110.0, 5.0, 8.0, 1.0, -0.6),
+    _Event("2015 Pacific Northwest summer drought and heat", _month(2015, 7.0), 1.5, 48.0, -121.0, 6.0, 8.0, 2.5, -0.7),
+    _Event("2015 El Nino: record-warm December, east and central", _month(2015, 12.5), 1.2, 45.0, -80.0, 10.0, 18.0, 5.0, 0.0),
+    _Event("2015 El Nino: wet Gulf coast and southern Plains", _month(2015, 12.0), 1.5, 31.0, -93.0, 5.0, 10.0, 0.0, 0.6),
+)
 
 
 class _Knots:
@@ -502,10 +601,23 @@ class _Fields:
         base = 0.3 + 0.2 * _logistic((60.0 - lat) / 5.0)
         return base + arid * (humid_east + gulf + plains + boreal) + pacific + alaska + california + monsoon + tropics
 
-    def _drought(self, months):
-        """2012 drought / heat wave weight in [0, 1] at (n, 1, 1) months."""
-        area = _bump(self.lat, self.lon, 40.0, -96.0, 6.0, 11.0)
-        return area * np.exp(-(((months - _DROUGHT_MONTH) / 2.5) ** 2))
+    def _events(self, months):
+        """Temperature (K) and log-precipitation anomalies of `EVENTS` and the trend at months (n,): (n, lat, lon) each.
+
+        An event entirely outside the block's months adds exactly 0 and is skipped,
+        so every block gives the whole grid's values bit for bit.
+        """
+        temperature = _WARMING_PER_YEAR * (months[:, None, None] - _TREND_REFERENCE_MONTH) / _MONTHS_PER_YEAR
+        temperature = np.broadcast_to(temperature, (months.size, self.lat1d.size, self.lon1d.size))
+        log_precip = np.zeros_like(temperature)
+        for event in EVENTS:
+            in_time = event.time_weight(months)
+            if not in_time.any():
+                continue
+            weight = in_time[:, None, None] * _bump(self.lat, self.lon, event.lat0, event.lon0, event.lat_width, event.lon_width)
+            temperature = temperature + event.temperature * weight
+            log_precip = log_precip + event.log_precip * weight
+        return temperature, log_precip
 
     def _climate(self, months):
         """Temperature (°C), precipitation (mm/day) and shortwave (W m-2) at months (n,)."""
@@ -515,8 +627,8 @@ class _Fields:
         summer = _seasonal_peak(phase, 0.55, 1.5) * _logistic((lat - 25.0) / 5.0)
 
         precip_anomaly = 0.45 * self.knots.monthly("precip_month", months) + 0.25 * self.knots.yearly("precip_year", months)
-        drought = self._drought(m)
-        precip = self._precip_climatology(phase) * np.exp(precip_anomaly - 0.13 - 1.2 * drought)
+        event_temperature, event_log_precip = self._events(months)
+        precip = self._precip_climatology(phase) * np.exp(precip_anomaly - 0.13 + event_log_precip)
 
         amplitude = (2.0 + 0.42 * np.clip(lat - 15.0, 0.0, 35.0)) * (0.4 + 0.7 * cont)
         peak = (200.0 + 20.0 * (1.0 - cont)) / 365.25
@@ -525,7 +637,7 @@ class _Fields:
             1.0 * winter_spread * self.knots.monthly("t2m_month", months)
             + 0.6 * self.knots.yearly("t2m_year", months)
             - 1.2 * summer * precip_anomaly
-            + 3.5 * drought
+            + event_temperature
         )
         desert_heat = self.get("desert") * (3.0 + 4.0 * _seasonal_peak(phase, 0.5, 1.5))
         temperature = self.get("annual_temperature") + amplitude * np.cos(2 * np.pi * (phase - peak)) + desert_heat + temperature_anomaly
