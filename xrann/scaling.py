@@ -18,7 +18,23 @@ __all__ = ["MinMaxScaler", "ConstantFeatureWarning"]
 
 
 class ConstantFeatureWarning(UserWarning):
-    """A driver or target is constant over the training samples."""
+    """A driver or target is constant over the training samples.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = MinMaxScaler.fit(np.array([[1.0], [1.0]]), names=["elevation"])
+    >>> caught[0].category.__name__, str(caught[0].message).split(";")[0]
+    ('ConstantFeatureWarning', 'elevation is constant over the training samples (value [1.0])')
+    """
+
+
+def _is_constant(minimum: np.ndarray, maximum: np.ndarray) -> np.ndarray:
+    """Columns whose range is zero or at the level of rounding error (dividing by it would overflow)."""
+    magnitude = np.maximum(np.abs(minimum), np.abs(maximum))
+    return (maximum - minimum) <= np.maximum(np.finfo(np.float64).tiny, 16 * np.finfo(np.float64).eps * magnitude)
 
 
 @dataclass
@@ -99,7 +115,7 @@ class MinMaxScaler:
         low, high = feature_range
         if not low < high:
             raise ValueError(f"feature_range must be increasing, got {feature_range}.")
-        constant = maximum <= minimum
+        constant = _is_constant(minimum, maximum)
         if constant.any():
             labels = [names[i] if names is not None else f"column {i}" for i in np.flatnonzero(constant)]
             warnings.warn(
@@ -113,8 +129,7 @@ class MinMaxScaler:
 
     @property
     def _span(self) -> np.ndarray:
-        span = self.maximum - self.minimum
-        return np.where(span > 0, span, 1.0)
+        return np.where(_is_constant(self.minimum, self.maximum), 1.0, self.maximum - self.minimum)
 
     def transform(self, values: np.ndarray, dtype: np.dtype | str | None = None) -> np.ndarray:
         """Map ``values`` ``(n_samples, n_columns)`` into the scaled space."""
