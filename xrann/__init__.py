@@ -7,16 +7,32 @@ Importing the package registers the ``.ann`` accessor on `xarray.Dataset`::
     nee_hat = ds.ann.predict()
 """
 
-from . import datasets
+from . import datasets, metrics
 from ._version import __version__
 from .accessor import AnnAccessor
+from .cells import cells_to_grid, grid_to_cells
+from .crossval import cross_validate
+from .ensemble import predict_ensemble
+from .extrapolation import extrapolation_flags
 from .fitting import fit_dataset, predict_dataset
+from .importance import driver_importance
 from .model import Model, ModelFormatError, open_model
+from .response import response_curve
 from .training import TrainingDivergedError
 
 __all__ = [
     "__version__",
     "AnnAccessor",
+    "cells_to_grid",
+    "grid_to_cells",
+    "cross_validate",
+    "metrics",
+    "plot",
+    "SigmoidNetRegressor",
+    "driver_importance",
+    "extrapolation_flags",
+    "predict_ensemble",
+    "response_curve",
     "Model",
     "ModelFormatError",
     "TrainingDivergedError",
@@ -25,3 +41,17 @@ __all__ = [
     "open_model",
     "predict_dataset",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn is optional: import the estimator only when it is asked for
+    if name == "SigmoidNetRegressor":
+        from .sklearn import SigmoidNetRegressor
+
+        return SigmoidNetRegressor
+    # the plotting module is loaded on first use (matplotlib itself only inside its functions)
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'xrann' has no attribute {name!r}")

@@ -12,8 +12,12 @@ from typing import Any
 
 import xarray as xr
 
+from .evaluation import evaluate
+from .extrapolation import extrapolation_flags
 from .fitting import Validation, fit_dataset, predict_dataset
+from .importance import driver_importance
 from .model import Model
+from .response import RESPONSE_MAX_SAMPLES, response_curve
 
 __all__ = ["AnnAccessor"]
 
@@ -25,6 +29,11 @@ class AnnAccessor:
     The accessor remembers the last model fitted through it, so
     ``ds.ann.fit(...)`` followed by ``ds.ann.predict()`` works on the same
     Dataset object. The Dataset itself is never modified.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        The Dataset the accessor belongs to; xarray passes it when you write ``ds.ann``.
 
     Examples
     --------
@@ -41,7 +50,22 @@ class AnnAccessor:
 
     @property
     def model(self) -> Model | None:
-        """The last model fitted through this accessor, or ``None``."""
+        """The last model fitted through this accessor, or ``None``.
+
+        Returns
+        -------
+        Model or None
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy()
+        >>> ds.ann.model is None
+        True
+        >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> ds.ann.model is model
+        True
+        """
         return self._model
 
     def fit(
@@ -69,7 +93,8 @@ class AnnAccessor:
         **settings
             ``hidden``, ``bias``, ``optimizer``, ``learning_rate``, ``epochs``,
             ``batch_size``, ``patience``, ``seed``, ``dtype``, ``init``, ``loss``,
-            ``target_range``, ``method``.
+            ``target_range``, ``method``; ``members`` and ``ensemble`` for an
+            ensemble (see `xrann.ensemble`).
 
         Returns
         -------
@@ -80,6 +105,14 @@ class AnnAccessor:
         ------
         KeyError, ValueError, TypeError
             Bad arguments, raised before training starts.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy(dry=True)
+        >>> model = ds.ann.fit(target="co2_flux", drivers=["soil_moisture", "grain_size"], seed=0, epochs=50)
+        >>> model.sample_counts["training"], model.history.sizes["epoch"]
+        (5, 50)
         """
         self._model = fit_dataset(
             self._dataset, target, drivers, validation=validation, mode=mode, progress=progress, **settings
@@ -96,8 +129,168 @@ class AnnAccessor:
             )
         return self._model
 
-    def predict(self, model: Model | None = None) -> xr.DataArray:
+    def predict(
+        self,
+        model: Model | None = None,
+        *,
+        members: bool = False,
+        std: bool = False,
+        mask_extrapolation: bool | float = False,
+    ) -> xr.DataArray | xr.Dataset:
         """Predict the model's target on this Dataset's grid; see `xrann.fitting.predict_dataset`.
+
+        Parameters
+        ----------
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        members : bool, default False
+            Ensembles only: every member's prediction along a ``member`` dim.
+        std : bool, default False
+            Ensembles only: a Dataset with the mean and ``"<target>_predicted_std"``.
+        mask_extrapolation : bool or float, default False
+            NaN outside the training range or beyond this envelope distance (``True``: 2).
+
+        Returns
+        -------
+        xarray.DataArray or xarray.Dataset
+            ``"<target>_predicted"`` on the Dataset's grid, NaN where drivers are missing;
+            lazy when the drivers are dask-backed.
+
+        Raises
+        ------
+        ValueError
+            No model given and none fitted; driver units differ from training;
+            ``members`` or ``std`` for a single model.
+        KeyError
+            The model's drivers are missing.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy()
+        >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=20, members=3)
+        >>> sites = xrann.datasets.soil_toy_sites()
+        >>> sites.ann.predict(model, members=True).sizes["member"]
+        3
+        >>> int(sites.ann.predict(model, mask_extrapolation=True).count())
+        1
+        """
+        return predict_dataset(
+            self._dataset, self._resolve_model(model), members=members, std=std, mask_extrapolation=mask_extrapolation
+        )
+
+    def evaluate(self, model: Model | None = None, period: Any = None, *, budgets: bool | None = None) -> xr.Dataset:
+        """Compare the model's predictions with the observed target; see `xrann.evaluation.evaluate`.
+
+        Parameters
+        ----------
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        period : slice, int or list of int, optional
+            Times to evaluate, e.g. the held-out years ``[2007, 2015]``.
+        budgets : bool, optional
+            Annual budgets in PgC per year; ``None`` computes them when the target's units allow.
+
+        Returns
+        -------
+        xarray.Dataset
+            Area-weighted scores, regional series and ``temporal_r``, mean maps and
+            ``spatial_r``, the seasonal cycle, annual budgets and their variability.
+
+        Raises
+        ------
+        KeyError
+            The target or a driver is missing.
+        ValueError
+            No model; a period outside the data; unconvertible units with ``budgets=True``.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy(dry=True)
+        >>> _ = ds.ann.fit(target="co2_flux", seed=0, epochs=50, progress=False)
+        >>> float(ds.ann.evaluate()["r2"]) <= 1
+        True
+        """
+        return evaluate(self._dataset, self._resolve_model(model), period, budgets=budgets)
+
+    def importance(
+        self, model: Model | None = None, *, n_repeats: int = 5, seed: int = 0, dim: Hashable | None = None,
+        max_samples: int | None = None,
+    ) -> xr.Dataset:
+        """Permutation importance of each driver; see `xrann.importance.driver_importance`.
+
+        Parameters
+        ----------
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        n_repeats : int, default 5
+        seed : int, default 0
+        dim : hashable, optional
+            Compute within groups, e.g. ``"time.season"``.
+        max_samples : int, optional
+
+        Returns
+        -------
+        xarray.Dataset
+            ``importance``, ``importance_std``, ``baseline_mse`` over ``driver``.
+
+        Raises
+        ------
+        KeyError
+            The target or a driver is missing.
+        ValueError
+            ``n_repeats < 1`` and other bad arguments.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy(dry=True)
+        >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=100)
+        >>> ds.ann.importance(n_repeats=2)["importance"].dims
+        ('driver',)
+        """
+        return driver_importance(
+            self._dataset, self._resolve_model(model), n_repeats=n_repeats, seed=seed, dim=dim, max_samples=max_samples
+        )
+
+    def response(
+        self, driver: Hashable | Sequence[Hashable], model: Model | None = None, *, n: int = 50,
+        max_samples: int | None = RESPONSE_MAX_SAMPLES, seed: int = 0,
+    ) -> xr.DataArray:
+        """Response curve (partial dependence) on one driver, or a surface on two; see `xrann.response.response_curve`.
+
+        Parameters
+        ----------
+        driver : hashable or sequence of two hashables
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        n : int, default 50
+        max_samples : int or None, default 2000
+        seed : int, default 0
+
+        Returns
+        -------
+        xarray.DataArray
+            Over the driver's training range, dim named after the driver.
+
+        Raises
+        ------
+        KeyError
+            A driver the model does not have, or drivers missing from the Dataset.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy()
+        >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=100)
+        >>> ds.ann.response("grain_size", n=10).dims
+        ('grain_size',)
+        """
+        return response_curve(self._dataset, self._resolve_model(model), driver, n=n, max_samples=max_samples, seed=seed)
+
+    def extrapolation(self, model: Model | None = None) -> xr.Dataset:
+        """Where the model extrapolates; see `xrann.extrapolation.extrapolation_flags`.
 
         Parameters
         ----------
@@ -106,15 +299,19 @@ class AnnAccessor:
 
         Returns
         -------
-        xarray.DataArray
-            ``"<target>_predicted"`` on the Dataset's grid, NaN where drivers are missing;
-            lazy when the drivers are dask-backed.
+        xarray.Dataset
+            Boolean ``outside_range`` and float ``envelope_distance`` on the grid (lazy for dask).
 
         Raises
         ------
-        ValueError
-            No model given and none fitted; driver units differ from training.
         KeyError
             The model's drivers are missing.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+        >>> xrann.datasets.soil_toy_sites().ann.extrapolation(model)["outside_range"].values.tolist()
+        [True, True, False, True, True, True]
         """
-        return predict_dataset(self._dataset, self._resolve_model(model))
+        return extrapolation_flags(self._dataset, self._resolve_model(model))

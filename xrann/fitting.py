@@ -8,7 +8,7 @@ This module joins the xarray layer (`xrann.samples`) to the numpy core
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,7 +34,10 @@ from .samples import (
 from .scaling import MinMaxScaler
 from .training import TrainingHistory, resolve_schedule, train
 
-__all__ = ["FitSettings", "fit_dataset", "predict_dataset", "resolve_drivers_for_prediction", "METHODS", "MODES"]
+__all__ = [
+    "FitSettings", "fit_dataset", "predict_dataset", "resolve_drivers_for_prediction", "apply_to_grid", "train_core",
+    "METHODS", "MODES",
+]
 
 METHODS = ("ann", "linear")
 MODES = ("memory", "stream", "batch")
@@ -72,6 +75,16 @@ class FitSettings:
         Interval the training range of the target is scaled onto (inside the sigmoid's ``(0, 1)``).
     method : {"ann", "linear"}
         ``"linear"`` fits a least-squares baseline on the same scaled drivers.
+    extra : dict
+        Not a user setting: filled during fitting with the resolved ``"auto"``
+        values (``resolved_epochs``, ``resolved_batch_size``, ...) stored in the model.
+
+    Examples
+    --------
+    >>> settings = FitSettings(hidden=8, optimizer="SGD")
+    >>> settings.validate()
+    >>> settings.hidden, settings.optimizer
+    ((8,), 'sgd')
     """
 
     hidden: tuple[int, ...] = (4,)
@@ -116,6 +129,30 @@ class FitSettings:
         elif isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
 
+    def initial_network(self, n_inputs: int, n_outputs: int, rng: np.random.Generator):
+        """Initial weights of a network with these settings (``hidden``, ``bias``, ``init``, ``dtype``)."""
+        return initialize(layer_sizes(n_inputs, self.hidden, n_outputs), rng=rng, bias=self.bias, init=self.init, dtype=self.dtype)
+
+    def training_plan(self, n_samples: int, has_validation: bool, *, full_batch: bool = False):
+        """The resolved `Schedule` and a fresh optimiser for ``n_samples`` training samples.
+
+        ``full_batch=True`` turns ``batch_size="auto"`` into full batch (used
+        by full-batch-only optimisers and by distributed batch training).
+        """
+        batch_size = None if full_batch and self.batch_size == "auto" else self.batch_size
+        schedule = resolve_schedule(
+            n_samples, batch_size=batch_size, epochs=self.epochs, patience=self.patience, has_validation=has_validation
+        )
+        return schedule, make_optimizer(self.optimizer, self.learning_rate)
+
+    @staticmethod
+    def resolved(schedule, optimizer) -> dict[str, Any]:
+        """The numbers ``"auto"`` settings became, recorded in the model's hyperparameters."""
+        return {
+            "resolved_batch_size": schedule.batch_size, "resolved_epochs": schedule.epochs,
+            "resolved_patience": schedule.patience, "resolved_learning_rate": optimizer.learning_rate,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable settings for the model file."""
         settings = asdict(self)
@@ -139,13 +176,34 @@ def _attrs_of(variable: xr.DataArray) -> dict[str, str]:
     return {key: str(variable.attrs[key]) for key in ("units", "standard_name", "long_name") if key in variable.attrs}
 
 
+def no_valid_samples_error(target_name: Hashable, driver_names: Sequence[Hashable]) -> ValueError:
+    """The error for a fit where no grid point has finite values in the target and every driver."""
+    return ValueError(
+        f"no valid samples: every grid point has a NaN or infinite value in target {target_name!r} or one of "
+        f"the drivers {list(driver_names)}; check the variables' overlap (e.g. ds[{target_name!r}].count())."
+    )
+
+
+def check_split_counts(validation: Validation, n_valid: int, n_train: int, n_validation: int) -> None:
+    """Raise `ValueError` when a validation split leaves the training or the validation side empty."""
+    if isinstance(validation, Mapping):
+        if n_train == 0:
+            raise ValueError(
+                f"validation={dict(validation)} holds out all {n_valid} valid samples, leaving none for training; "
+                "hold out fewer labels."
+            )
+        if n_validation == 0:
+            raise ValueError(f"validation={dict(validation)} selects no valid sample; choose labels where the target has data.")
+    elif validation is not None and (n_train < 1 or n_validation < 1):
+        raise ValueError(
+            f"too few samples for validation={validation}: {n_valid} valid samples give {n_validation} validation "
+            f"and {n_train} training samples; use a larger fraction, more data, or validation=None."
+        )
+
+
 def _split_fraction(n_samples: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n_validation = int(round(fraction * n_samples))
-    if n_validation < 1 or n_samples - n_validation < 1:
-        raise ValueError(
-            f"too few samples for validation={fraction}: {n_samples} valid samples give {n_validation} validation "
-            f"and {n_samples - n_validation} training samples; use a larger fraction, more data, or validation=None."
-        )
+    check_split_counts(fraction, n_samples, n_samples - n_validation, n_validation)
     order = rng.permutation(n_samples)
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -175,6 +233,8 @@ def fit_dataset(
     validation: Validation = None,
     mode: str | None = None,
     progress: bool | None = None,
+    members: int | None = None,
+    ensemble: str = "bootstrap",
     **settings: Any,
 ) -> Model:
     """Train a model that predicts ``target`` from ``drivers`` on every valid grid point of ``ds``.
@@ -198,6 +258,12 @@ def fit_dataset(
         and "stream" for dask-backed input.
     progress : bool, optional
         Show a progress bar; ``None`` shows one only in interactive sessions.
+    members : int, optional
+        Train an ensemble of this many members instead of one network (see
+        `xrann.ensemble`); the training samples are then loaded into memory.
+    ensemble : {"bootstrap", "folds"}, default "bootstrap"
+        How members differ besides their seed: a bootstrap resample each, or
+        one left-out fold each of ``members`` cross-validation folds.
     **settings
         See `FitSettings` (``hidden``, ``bias``, ``optimizer``,
         ``learning_rate``, ``epochs``, ``batch_size``, ``patience``, ``seed``,
@@ -232,16 +298,23 @@ def fit_dataset(
     fit_settings = FitSettings(**settings)
     fit_settings.validate()
     _check_validation_argument(validation)
+    if members is not None:
+        from .ensemble import check_ensemble_arguments
+
+        check_ensemble_arguments(members, ensemble)
 
     target_name, driver_names = select_variables(ds, target, drivers)
     sample_dims = tuple(ds[target_name].dims)
     names = list(driver_names) + [target_name]
-    resolved_mode = _resolve_mode(ds, names, mode)
+    resolved_mode = _resolve_mode(ds, names, mode) if members is None else "memory"
     holdout = selection_mask(ds, validation, sample_dims) if isinstance(validation, Mapping) else None
     rng = np.random.default_rng(fit_settings.seed)
 
     if resolved_mode == "memory" or fit_settings.method == "linear":
-        result = _fit_in_memory(ds, target_name, driver_names, sample_dims, fit_settings, validation, holdout, rng, progress)
+        result = _fit_in_memory(
+            ds, target_name, driver_names, sample_dims, fit_settings, validation, holdout, rng, progress,
+            members=members, ensemble_kind=ensemble,
+        )
     else:
         from . import streaming
 
@@ -254,6 +327,11 @@ def fit_dataset(
     hyperparameters = fit_settings.as_dict()
     hyperparameters["mode"] = resolved_mode
     hyperparameters["validation"] = _describe_validation(validation)
+    if members is not None:
+        hyperparameters.update(members=int(members), ensemble=ensemble)
+    from .extrapolation import fit_envelope
+
+    envelope = fit_envelope(ds, driver_names, target_name, sample_dims, driver_scaler, seed=fit_settings.seed, exclude=holdout)
     return Model(
         core=core,
         driver_scaler=driver_scaler,
@@ -264,10 +342,11 @@ def fit_dataset(
         driver_attrs={str(name): _attrs_of(ds[name]) for name in driver_names},
         target_attrs=_attrs_of(ds[target_name]),
         hyperparameters=hyperparameters,
-        history=history_to_dataset(history),
+        history=history if isinstance(history, xr.Dataset) else history_to_dataset(history),
         sample_counts=counts,
         method=fit_settings.method,
         dtype=fit_settings.dtype,
+        envelope=envelope,
     )
 
 
@@ -297,24 +376,18 @@ def history_to_dataset(history: TrainingHistory) -> xr.Dataset:
     )
 
 
-def _fit_in_memory(ds, target_name, driver_names, sample_dims, settings: FitSettings, validation, holdout, rng, progress):
+def _fit_in_memory(
+    ds, target_name, driver_names, sample_dims, settings: FitSettings, validation, holdout, rng, progress,
+    members=None, ensemble_kind="bootstrap",
+):
     samples = stack_samples(ds, driver_names, target_name, sample_dims, dtype=np.float64)
     n_valid = samples.target.size
     if n_valid == 0:
-        raise ValueError(
-            f"no valid samples: every grid point has a NaN or infinite value in target {target_name!r} or one of "
-            f"the drivers {list(driver_names)}; check the variables' overlap (e.g. ds[{target_name!r}].count())."
-        )
+        raise no_valid_samples_error(target_name, driver_names)
     if holdout is not None:
         in_holdout = holdout.transpose(*sample_dims).values.reshape(-1)[np.flatnonzero(samples.valid.values.reshape(-1))]
         train_index, validation_index = np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
-        if train_index.size == 0:
-            raise ValueError(
-                f"validation={dict(validation)} holds out all {n_valid} valid samples, leaving none for training; "
-                "hold out fewer labels."
-            )
-        if validation_index.size == 0:
-            raise ValueError(f"validation={dict(validation)} selects no valid sample; choose labels where the target has data.")
+        check_split_counts(validation, n_valid, train_index.size, validation_index.size)
     elif validation is not None:
         train_index, validation_index = _split_fraction(n_valid, float(validation), rng)
     else:
@@ -332,42 +405,15 @@ def _fit_in_memory(ds, target_name, driver_names, sample_dims, settings: FitSett
             target_scaler.transform(samples.target[validation_index, None], dtype=settings.dtype),
         )
 
-    if settings.method == "linear":
-        core = LinearMap.fit(scaled_inputs, scaled_targets)
-        history = TrainingHistory(loss=[float(np.mean((core.predict(scaled_inputs) - scaled_targets) ** 2))], best_epoch=0)
-        if validation_pair is not None:
-            history.val_loss.append(float(np.mean((core.predict(validation_pair[0]) - validation_pair[1]) ** 2)))
+    if members is None:
+        core, history, resolved = train_core(scaled_inputs, scaled_targets, settings, rng, validation=validation_pair, progress=progress)
     else:
-        core = initialize(
-            layer_sizes(len(driver_names), settings.hidden),
-            rng=rng,
-            bias=settings.bias,
-            init=settings.init,
-            dtype=settings.dtype,
+        from .ensemble import train_members
+
+        core, history, resolved = train_members(
+            scaled_inputs, scaled_targets, settings, rng, validation=validation_pair, members=members, kind=ensemble_kind
         )
-        schedule = resolve_schedule(
-            train_index.size,
-            batch_size=settings.batch_size,
-            epochs=settings.epochs,
-            patience=settings.patience,
-            has_validation=validation_pair is not None,
-        )
-        optimizer = make_optimizer(settings.optimizer, settings.learning_rate)
-        callback, close = _progress_callback(progress, schedule.epochs)
-        try:
-            # overflow on the way to a diverged fit is reported by TrainingDivergedError, not by warnings
-            with np.errstate(over="ignore", invalid="ignore"):
-                history = train(
-                    core, scaled_inputs, scaled_targets,
-                    optimizer=optimizer, schedule=schedule, rng=rng,
-                    validation=validation_pair, loss=settings.loss, progress=callback,
-                )
-        finally:
-            close()
-        settings.extra.update(
-            {"resolved_batch_size": schedule.batch_size, "resolved_epochs": schedule.epochs,
-             "resolved_patience": schedule.patience, "resolved_learning_rate": optimizer.learning_rate}
-        )
+    settings.extra.update(resolved)
     counts = {
         "grid_points": int(samples.valid.size),
         "dropped": int(samples.n_dropped),
@@ -375,6 +421,73 @@ def _fit_in_memory(ds, target_name, driver_names, sample_dims, settings: FitSett
         "validation": int(validation_index.size),
     }
     return core, driver_scaler, target_scaler, history, counts
+
+
+def train_core(
+    scaled_inputs: np.ndarray,
+    scaled_targets: np.ndarray,
+    settings: FitSettings,
+    rng: np.random.Generator,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: bool | None = False,
+) -> tuple[Any, TrainingHistory, dict[str, Any]]:
+    """Fit one core (network or linear map) to scaled samples, as `settings` say.
+
+    Parameters
+    ----------
+    scaled_inputs : numpy.ndarray
+        Scaled drivers ``(n_samples, n_drivers)``.
+    scaled_targets : numpy.ndarray
+        Scaled targets ``(n_samples, n_outputs)``.
+    settings : FitSettings
+        Validated settings.
+    rng : numpy.random.Generator
+        Draws the initial weights and shuffles mini-batches.
+    validation : tuple of numpy.ndarray, optional
+        Scaled ``(inputs, targets)`` for early stopping.
+    progress : bool, optional
+        Show a progress bar (``None``: only in interactive sessions).
+
+    Returns
+    -------
+    core : SigmoidNetwork or LinearMap
+    history : TrainingHistory
+    resolved : dict
+        The batch size, epochs, patience and learning rate actually used (empty for ``method="linear"``).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> settings = FitSettings(hidden=(3,), seed=0, epochs=5); settings.validate()
+    >>> core, history, resolved = train_core(np.zeros((4, 2)), np.full((4, 1), 0.5), settings, np.random.default_rng(0))
+    >>> core.sizes, len(history.loss), resolved["resolved_epochs"]
+    ((2, 3, 1), 5, 5)
+    """
+    if settings.method == "linear":
+        core = LinearMap.fit(scaled_inputs, scaled_targets)
+        history = TrainingHistory(loss=[float(np.mean((core.predict(scaled_inputs) - scaled_targets) ** 2))], best_epoch=0)
+        if validation is not None:
+            history.val_loss.append(float(np.mean((core.predict(validation[0]) - validation[1]) ** 2)))
+        return core, history, {}
+    core = settings.initial_network(scaled_inputs.shape[1], scaled_targets.shape[1], rng)
+    schedule, optimizer = settings.training_plan(scaled_inputs.shape[0], validation is not None)
+    callback, close = _progress_callback(progress, schedule.epochs)
+    try:
+        # overflow on the way to a diverged fit is reported by TrainingDivergedError, not by warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = train(
+                core, scaled_inputs, scaled_targets,
+                optimizer=optimizer, schedule=schedule, rng=rng,
+                validation=validation, loss=settings.loss, progress=callback,
+            )
+    finally:
+        close()
+    return core, history, settings.resolved(schedule, optimizer)
 
 
 def _progress_callback(progress: bool | None, total_epochs: int):
@@ -387,10 +500,29 @@ def _progress_callback(progress: bool | None, total_epochs: int):
 def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashable]:
     """Find the model's drivers in ``ds`` by name, else by the CF standard_name they had.
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Holds the drivers, possibly under other names.
+    model : Model
+
+    Returns
+    -------
+    list of hashable
+        The variable names in ``ds``, in the model's driver order.
+
     Raises
     ------
     KeyError
         If any driver is missing; the message names all missing ones and what exists.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> sites = xrann.datasets.soil_toy_sites().rename(soil_moisture="theta")  # keeps its standard_name
+    >>> resolve_drivers_for_prediction(sites, model)
+    ['theta', 'grain_size']
     """
     found: list[Hashable] = []
     missing: list[str] = []
@@ -416,7 +548,14 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     return found
 
 
-def predict_dataset(ds: xr.Dataset, model: Model) -> xr.DataArray:
+def predict_dataset(
+    ds: xr.Dataset,
+    model: Model,
+    *,
+    members: bool = False,
+    std: bool = False,
+    mask_extrapolation: bool | float = False,
+) -> xr.DataArray | xr.Dataset:
     """Predict ``model.target`` on the grid of ``ds`` (lazy for dask-backed input).
 
     Parameters
@@ -424,21 +563,31 @@ def predict_dataset(ds: xr.Dataset, model: Model) -> xr.DataArray:
     ds : xarray.Dataset
         Needs the model's drivers (the target is not needed). Never modified.
     model : Model
+    members : bool, default False
+        For an ensemble, every member's prediction along a new ``member`` dim
+        (see `xrann.ensemble.predict_ensemble`).
+    std : bool, default False
+        For an ensemble, a Dataset with the mean ``"<target>_predicted"`` and
+        the members' spread ``"<target>_predicted_std"``.
+    mask_extrapolation : bool or float, default False
+        NaN where a driver is outside its training range or the envelope
+        distance exceeds this threshold (``True``: 2); see `xrann.extrapolation`.
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or xarray.Dataset
         Named ``"<target>_predicted"``, with the target's ``units`` and
         ``long_name``; on the target's exact grid when ``ds`` has the target,
         else on the drivers' grid with the training dim order. NaN wherever a
-        driver is NaN or infinite.
+        driver is NaN or infinite. An ensemble predicts its members' mean.
 
     Raises
     ------
     KeyError
         Drivers missing from ``ds``.
     ValueError
-        Driver units that differ from the training units.
+        Driver units that differ from the training units; ``members`` or
+        ``std`` for a single model.
     TypeError
         Non-numeric drivers.
 
@@ -449,22 +598,78 @@ def predict_dataset(ds: xr.Dataset, model: Model) -> xr.DataArray:
     >>> predict_dataset(xrann.datasets.soil_toy_sites(), model).dims
     ('site',)
     """
+    if members or std:
+        from .ensemble import predict_ensemble
+
+        return predict_ensemble(ds, model, members=members, std=std, mask_extrapolation=mask_extrapolation)
+    attrs = {key: model.target_attrs[key] for key in ("units", "long_name") if key in model.target_attrs}
+    prediction = apply_to_grid(ds, model, model.predict_array, name=f"{model.target}_predicted", attrs=attrs)
+    if mask_extrapolation is not False:
+        from .extrapolation import mask_extrapolated
+
+        prediction = mask_extrapolated(prediction, ds, model, mask_extrapolation)
+    return prediction
+
+
+def apply_to_grid(
+    ds: xr.Dataset,
+    model: Model,
+    function: Callable[[np.ndarray], np.ndarray],
+    *,
+    name: str,
+    attrs: Mapping[str, Any],
+) -> xr.DataArray:
+    """Apply ``function`` to the model's drivers at every grid point of ``ds``, as a prediction would be.
+
+    Finds the drivers (by name or CF standard_name), checks their type and
+    units, and places the result on the grid `predict_dataset` uses (lazy for
+    dask-backed input).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    model : Model
+    function : callable
+        Maps ``(n, n_drivers)`` driver values, columns in ``model.drivers`` order, to ``(n,)`` floats.
+    name : str
+    attrs : mapping
+
+    Returns
+    -------
+    xarray.DataArray
+        NaN wherever a driver is NaN or infinite.
+
+    Raises
+    ------
+    KeyError, ValueError, TypeError
+        As `predict_dataset`.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> apply_to_grid(xrann.datasets.soil_toy(), model, lambda m: m[:, 0], name="m", attrs={}).values
+    array([58., 34., 58.])
+    """
     drivers = resolve_drivers_for_prediction(ds, model)
-    for name in drivers:
-        check_numeric(ds, name, "driver")
-    check_units(ds, drivers, {found: model.driver_units[name] for found, name in zip(drivers, model.drivers)})
+    for driver in drivers:
+        check_numeric(ds, driver, "driver")
+    check_units(ds, drivers, {found: model.driver_units[known] for found, known in zip(drivers, model.drivers)})
+    if any(ds[driver].chunks is not None for driver in drivers):
+        from .streaming import align_chunks
+
+        ds = align_chunks(ds, drivers)  # one chunk grid: blocks (and the result) follow the drivers' chunks
     like = None
     if model.target in ds.data_vars:
         candidate = ds[model.target]
-        if all(set(ds[name].dims) <= set(candidate.dims) for name in drivers):
+        if all(set(ds[driver].dims) <= set(candidate.dims) for driver in drivers):
             like = candidate
-    attrs = {key: model.target_attrs[key] for key in ("units", "long_name") if key in model.target_attrs}
     return predict_on_grid(
         ds,
         drivers,
-        model.predict_array,
+        function,
         dims=output_dims(ds, drivers, model.sample_dims),
-        name=f"{model.target}_predicted",
+        name=name,
         attrs=attrs,
         like=like,
     )

@@ -18,6 +18,13 @@ __all__ = ["LinearMap"]
 class LinearMap:
     """Coefficients and intercept of a least-squares fit on scaled drivers.
 
+    Parameters
+    ----------
+    coefficients : numpy.ndarray
+        ``(n_drivers, 1)`` slopes on the scaled drivers.
+    intercept : numpy.ndarray
+        ``(1,)`` scaled prediction where every scaled driver is zero.
+
     Examples
     --------
     >>> x = np.array([[0.0], [0.5], [1.0]]); y = 0.2 + 0.4 * x

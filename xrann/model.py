@@ -28,16 +28,32 @@ from .scaling import MinMaxScaler
 __all__ = ["Model", "Core", "open_model", "ModelFormatError", "FORMAT_NAME", "FORMAT_VERSION", "CORES"]
 
 FORMAT_NAME = "xrann-model"
-#: bumped whenever a file written by this version cannot be read by an older one
-FORMAT_VERSION = 1
+#: bumped whenever a file written by this version cannot be read by an older one;
+#: 2 added ensembles (core arrays with a leading ``member`` dim) and the training envelope
+FORMAT_VERSION = 2
 
 
 class ModelFormatError(ValueError):
-    """A file is not an xrann model, or was written by an incompatible version."""
+    """A file is not an xrann model, or was written by an incompatible version.
+
+    Examples
+    --------
+    >>> Model.from_dataset(xr.Dataset())
+    Traceback (most recent call last):
+    ...
+    xrann.model.ModelFormatError: this is not an xrann model file ...
+    """
 
 
 class Core(Protocol):
-    """What a model's predictive core provides: predictions on scaled drivers and a flat array view."""
+    """What a model's predictive core provides: predictions on scaled drivers and a flat array view.
+
+    Examples
+    --------
+    >>> core = CORES["linear"](np.array([[2.0]]), np.array([0.5]))
+    >>> core.predict(np.array([[1.0]])), sorted(core.to_arrays())
+    (array([[2.5]]), ['coefficients', 'intercept'])
+    """
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:  # pragma: no cover - protocol
         """Scaled targets ``(n, 1)`` for scaled drivers ``(n, n_drivers)``."""
@@ -86,6 +102,18 @@ class Model:
         ``"ann"`` for the sigmoid network.
     dtype : str
         Floating dtype the core computes in.
+    envelope : xrann.extrapolation.Envelope or None
+        k-means centroids of the scaled training drivers, for extrapolation
+        flags (``None`` for files written before format version 2).
+    version : str
+        Version of xrann that fitted the model (or wrote its file).
+
+    Examples
+    --------
+    >>> import xrann
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model.target, model.drivers, model.sample_dims
+    ('co2_flux', ['soil_moisture', 'grain_size'], ('site',))
     """
 
     core: Any
@@ -102,6 +130,7 @@ class Model:
     method: str = "ann"
     dtype: str = "float64"
     version: str = __version__
+    envelope: Any = None
 
     # -- prediction -----------------------------------------------------
     def predict_array(self, drivers: np.ndarray) -> np.ndarray:
@@ -122,6 +151,13 @@ class Model:
         ------
         ValueError
             If the number of columns differs from the number of drivers.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
+        >>> model.predict_array(np.array([[58.0, 1.3], [34.0, 1.3]])).round()
+        array([166., 100.])
         """
         drivers = np.asarray(drivers)
         if drivers.ndim != 2 or drivers.shape[1] != len(self.drivers):
@@ -134,26 +170,82 @@ class Model:
 
     @property
     def driver_units(self) -> dict[str, str | None]:
-        """Units of each driver at training time (``None`` where unknown)."""
+        """Units of each driver at training time (``None`` where unknown).
+
+        Returns
+        -------
+        dict of str to str or None
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).driver_units
+        {'soil_moisture': '%', 'grain_size': 'mm'}
+        """
         return {name: self.driver_attrs.get(name, {}).get("units") for name in self.drivers}
 
     @property
     def driver_ranges(self) -> dict[str, tuple[float, float]]:
-        """Training minimum and maximum of each driver, in its units."""
+        """Training minimum and maximum of each driver, in its units.
+
+        Returns
+        -------
+        dict of str to (float, float)
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).driver_ranges
+        {'soil_moisture': (34.0, 58.0), 'grain_size': (0.3, 1.3)}
+        """
         return {
             name: (float(low), float(high))
             for name, low, high in zip(self.drivers, self.driver_scaler.minimum, self.driver_scaler.maximum)
         }
 
+    @property
+    def ensemble(self) -> str | None:
+        """How the members of an ensemble differ, or ``None`` for a single model.
+
+        Returns
+        -------
+        str or None
+            ``"bootstrap"`` or ``"folds"`` for an ensemble (see `xrann.ensemble`).
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy()
+        >>> ds.ann.fit(target="co2_flux", seed=0, epochs=5, members=2).ensemble
+        'bootstrap'
+        """
+        return getattr(self.core, "kind", None)
+
+    @property
+    def n_members(self) -> int:
+        """Number of ensemble members (1 for a single model).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5, members=3).n_members
+        3
+        """
+        return len(getattr(self.core, "members", [self.core]))
+
     def __repr__(self) -> str:
-        sizes = getattr(self.core, "sizes", None)
-        architecture = " -> ".join(map(str, sizes)) if sizes else self.method
-        loss = self.history["loss"].values[-1] if "loss" in self.history else float("nan")
-        return (
-            f"<xrann.Model {self.method}: {self.target} ~ {', '.join(self.drivers)}; "
-            f"layers {architecture}; {self.sample_counts.get('training', 0)} training samples; "
-            f"final loss {loss:.3g}>"
-        )
+        from .repr import model_text
+
+        return model_text(self)
+
+    def _repr_html_(self) -> str:
+        from .repr import model_html
+
+        return model_html(self)
 
     # -- persistence ----------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
@@ -162,6 +254,15 @@ class Model:
         Returns
         -------
         xarray.Dataset
+            Every variable and attribute is described on the documentation page
+            "Model file format".
+
+        Examples
+        --------
+        >>> import xrann
+        >>> model_ds = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).to_dataset()
+        >>> model_ds.attrs["xrann_format"], model_ds["core_weight_0"].shape
+        ('xrann-model', (2, 4))
         """
         drivers = np.array(self.drivers, dtype=object)
         data_vars: dict[Hashable, Any] = {
@@ -175,7 +276,12 @@ class Model:
             data_vars[f"driver_{key}"] = ("driver", np.array(values, dtype=object))
         for name, array in self.core.to_arrays().items():
             array = np.asarray(array)
-            data_vars[f"core_{name}"] = ([f"core_{name}_dim{i}" for i in range(array.ndim)], array)
+            dims = [f"core_{name}_dim{i}" for i in range(array.ndim)]
+            if self.ensemble is not None:
+                dims[0] = "member"
+            data_vars[f"core_{name}"] = (dims, array)
+        if self.envelope is not None:
+            data_vars["envelope_centroid"] = (("envelope_cluster", "driver"), self.envelope.centroids)
         model_ds = xr.Dataset(data_vars, coords={"driver": drivers})
         for name, variable in self.history.data_vars.items():
             model_ds[f"history_{name}"] = variable.rename({d: f"history_{d}" for d in variable.dims})
@@ -195,6 +301,11 @@ class Model:
             "history_attrs": json.dumps(self.history.attrs, default=int),
             "title": f"xrann {self.method} model of {self.target}",
         }
+        if self.ensemble is not None:
+            model_ds.attrs["ensemble"] = self.ensemble
+        if self.envelope is not None:
+            model_ds.attrs["envelope_reference_distance"] = float(self.envelope.reference_distance)
+            model_ds.attrs["envelope_quantile"] = float(self.envelope.quantile)
         return model_ds
 
     def to_netcdf(self, path: str | os.PathLike, **kwargs: Any) -> None:
@@ -205,6 +316,15 @@ class Model:
         path : str or path-like
         **kwargs
             Passed on to `xarray.Dataset.to_netcdf`.
+
+        Examples
+        --------
+        >>> import os, tempfile, xrann
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> path = os.path.join(tempfile.mkdtemp(), "soil_model.nc")
+        >>> model.to_netcdf(path)
+        >>> xr.open_dataset(path).attrs["target"]
+        'co2_flux'
         """
         self.to_dataset().to_netcdf(path, **kwargs)
 
@@ -212,10 +332,26 @@ class Model:
     def from_dataset(cls, model_ds: xr.Dataset) -> "Model":
         """Rebuild a model from `to_dataset` output.
 
+        Parameters
+        ----------
+        model_ds : xarray.Dataset
+            A model in the file layout, e.g. ``xarray.open_dataset(path)``.
+
+        Returns
+        -------
+        Model
+
         Raises
         ------
         ModelFormatError
             If ``model_ds`` is not an xrann model or has a newer format version.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> Model.from_dataset(model.to_dataset()).drivers
+        ['soil_moisture', 'grain_size']
         """
         if model_ds.attrs.get("xrann_format") != FORMAT_NAME:
             raise ModelFormatError(
@@ -235,7 +371,21 @@ class Model:
         arrays = {
             str(name)[len("core_") :]: model_ds[name].values for name in model_ds.data_vars if str(name).startswith("core_")
         }
-        core = CORES[method].from_arrays(arrays)
+        if "ensemble" in model_ds.attrs:
+            from .ensemble import EnsembleCore
+
+            core = EnsembleCore.from_arrays(arrays, CORES[method], kind=str(model_ds.attrs["ensemble"]))
+        else:
+            core = CORES[method].from_arrays(arrays)
+        envelope = None
+        if "envelope_centroid" in model_ds:
+            from .extrapolation import Envelope
+
+            envelope = Envelope(
+                model_ds["envelope_centroid"].values.astype(np.float64),
+                float(model_ds.attrs["envelope_reference_distance"]),
+                float(model_ds.attrs["envelope_quantile"]),
+            )
         drivers = [str(d) for d in model_ds["driver"].values]
         driver_attrs = {
             name: {
@@ -278,6 +428,7 @@ class Model:
             sample_counts=json.loads(model_ds.attrs["sample_counts"]),
             method=method,
             dtype=str(model_ds.attrs["dtype"]),
+            envelope=envelope,
             version=str(model_ds.attrs.get("xrann_version", "")),
         )
 

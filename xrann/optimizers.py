@@ -7,6 +7,7 @@ file: write a class and register it in `OPTIMIZERS`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,15 @@ class Optimizer:
     ----------
     learning_rate : float
         Step size; must be positive.
+
+    Examples
+    --------
+    >>> class Halve(Optimizer):
+    ...     def update(self, parameters, gradients, loss=None):
+    ...         for parameter in parameters:
+    ...             parameter *= 0.5
+    >>> p = [np.array([4.0])]; Halve(0.1).update(p, [np.array([1.0])]); p
+    [array([2.])]
     """
 
     #: default learning rate when the user gives none
@@ -33,6 +43,8 @@ class Optimizer:
         if not np.isfinite(learning_rate) or learning_rate <= 0:
             raise ValueError(f"learning_rate must be a positive number, got {learning_rate}.")
         self.learning_rate = learning_rate
+        # per-parameter work arrays, allocated on the first update and reused
+        self._scratch: list[np.ndarray] | None = None
 
     def update(self, parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray], loss: float | None = None) -> None:
         """Move ``parameters`` in place against ``gradients``.
@@ -61,8 +73,11 @@ class SGD(Optimizer):
     default_learning_rate = 0.1
 
     def update(self, parameters, gradients, loss=None):  # noqa: D102 (documented on the base class)
-        for parameter, gradient in zip(parameters, gradients, strict=True):
-            parameter -= self.learning_rate * gradient
+        if self._scratch is None:
+            self._scratch = [np.empty_like(p) for p in parameters]
+        for parameter, gradient, scratch in zip(parameters, gradients, self._scratch, strict=True):
+            np.multiply(gradient, self.learning_rate, out=scratch)
+            parameter -= scratch
 
 
 class Momentum(Optimizer):
@@ -93,9 +108,11 @@ class Momentum(Optimizer):
     def update(self, parameters, gradients, loss=None):  # noqa: D102
         if self._velocity is None:
             self._velocity = [np.zeros_like(p) for p in parameters]
-        for parameter, gradient, velocity in zip(parameters, gradients, self._velocity, strict=True):
+            self._scratch = [np.empty_like(p) for p in parameters]
+        for parameter, gradient, velocity, scratch in zip(parameters, gradients, self._velocity, self._scratch, strict=True):
             velocity *= self.momentum
-            velocity -= self.learning_rate * gradient
+            np.multiply(gradient, self.learning_rate, out=scratch)
+            velocity -= scratch
             parameter += velocity
 
 
@@ -137,14 +154,32 @@ class Adam(Optimizer):
         if self._first is None:
             self._first = [np.zeros_like(p) for p in parameters]
             self._second = [np.zeros_like(p) for p in parameters]
+            self._scratch = [np.empty_like(p) for p in parameters]
+            # 0-d constants in the parameters' dtype: no upcasting of float32, and
+            # cheaper for numpy than Python floats in this once-per-batch loop
+            dtype = parameters[0].dtype
+            self._constants = tuple(np.array(v, dtype=dtype) for v in (1 - self.beta1, 1 - self.beta2, self.epsilon, 0.0))
         self._step += 1
-        step_size = self.learning_rate * np.sqrt(1 - self.beta2**self._step) / (1 - self.beta1**self._step)
-        for parameter, gradient, first, second in zip(parameters, gradients, self._first, self._second, strict=True):
-            first *= self.beta1
-            first += (1 - self.beta1) * gradient
-            second *= self.beta2
-            second += (1 - self.beta2) * (gradient * gradient)
-            parameter -= step_size * first / (np.sqrt(second) + self.epsilon)
+        keep_first, keep_second, epsilon, step_size = self._constants
+        step_size[...] = self.learning_rate * math.sqrt(1 - self.beta2**self._step) / (1 - self.beta1**self._step)
+        subtract, multiply = np.subtract, np.multiply
+        for parameter, gradient, first, second, scratch in zip(
+            parameters, gradients, self._first, self._second, self._scratch, strict=True
+        ):
+            # first += (1 - beta1) (g - first); second += (1 - beta2) (g^2 - second); in place
+            subtract(gradient, first, scratch)
+            multiply(scratch, keep_first, scratch)
+            np.add(first, scratch, first)
+            multiply(gradient, gradient, scratch)
+            subtract(scratch, second, scratch)
+            multiply(scratch, keep_second, scratch)
+            np.add(second, scratch, second)
+            # parameter -= step_size * first / (sqrt(second) + epsilon)
+            np.sqrt(second, scratch)
+            np.add(scratch, epsilon, scratch)
+            np.divide(first, scratch, scratch)
+            multiply(scratch, step_size, scratch)
+            subtract(parameter, scratch, parameter)
 
 
 class IRpropPlus(Optimizer):

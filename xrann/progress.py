@@ -2,18 +2,29 @@
 
 A bar is shown when ``progress=True``, or with ``progress=None`` when the
 session is interactive (a terminal or a notebook); ``progress=False`` is silent.
+Streaming fits show a second bar for the blocks of the current epoch.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["epoch_progress", "wants_progress"]
+__all__ = ["epoch_progress", "wants_progress", "FitProgress", "fit_progress"]
 
 
 def wants_progress(progress: bool | None) -> bool:
     """Whether to show a bar: explicit choice, else only in interactive sessions.
+
+    Parameters
+    ----------
+    progress : bool or None
+        ``None`` means "only when interactive" (a Python prompt, a notebook, or stderr is a terminal).
+
+    Returns
+    -------
+    bool
 
     Examples
     --------
@@ -27,10 +38,112 @@ def wants_progress(progress: bool | None) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+def _tqdm() -> Any | None:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+class FitProgress:
+    """An epoch bar and, for streaming fits, a bar over the blocks of the current epoch.
+
+    Every method is a no-op when no bar is shown, so training loops call them
+    unconditionally. Use `fit_progress` to build one.
+
+    Parameters
+    ----------
+    total_epochs : int
+    bar_factory : callable or None
+        ``tqdm``-like class; ``None`` shows nothing.
+
+    Examples
+    --------
+    >>> bars = fit_progress(False, total_epochs=3)
+    >>> bars.start_epoch(n_blocks=4); bars.block(); bars.end_epoch(0, 0.1, None); bars.close()
+    >>> bars.shown
+    False
+    """
+
+    def __init__(self, total_epochs: int, bar_factory: Callable[..., Any] | None = None) -> None:
+        self._factory = bar_factory
+        self._epochs = None if bar_factory is None else bar_factory(total=total_epochs, desc="xrann fit", unit="epoch", leave=False)
+        self._blocks = None
+
+    @property
+    def shown(self) -> bool:
+        """Whether bars are drawn."""
+        return self._epochs is not None
+
+    def start_epoch(self, n_blocks: int) -> None:
+        """Reset the block bar for an epoch that visits ``n_blocks`` blocks."""
+        if self._factory is None:
+            return
+        if self._blocks is None:
+            self._blocks = self._factory(total=n_blocks, desc="blocks", unit="block", leave=False, position=1)
+        else:
+            self._blocks.reset(total=n_blocks)
+
+    def block(self) -> None:
+        """Advance the block bar by one."""
+        if self._blocks is not None:
+            self._blocks.update(1)
+
+    def end_epoch(self, epoch: int, loss: float, val_loss: float | None) -> None:
+        """Advance the epoch bar and show the losses."""
+        if self._epochs is None:
+            return
+        postfix = {"loss": f"{loss:.3g}"}
+        if val_loss is not None:
+            postfix["val_loss"] = f"{val_loss:.3g}"
+        self._epochs.set_postfix(postfix, refresh=False)
+        self._epochs.update(1)
+
+    def close(self) -> None:
+        """Remove the bars."""
+        for bar in (self._blocks, self._epochs):
+            if bar is not None:
+                bar.close()
+        self._blocks = self._epochs = None
+
+
+def fit_progress(progress: bool | None, total_epochs: int) -> FitProgress:
+    """Progress bars for a fit: shown when ``progress`` is True, or None in an interactive session.
+
+    Nothing is shown when tqdm is not installed (it is the ``progress`` extra).
+
+    Parameters
+    ----------
+    progress : bool or None
+    total_epochs : int
+
+    Returns
+    -------
+    FitProgress
+
+    Examples
+    --------
+    >>> fit_progress(False, 10).shown
+    False
+    """
+    return FitProgress(total_epochs, _tqdm() if wants_progress(progress) else None)
+
+
 def epoch_progress(progress: bool | None, total_epochs: int) -> tuple[Callable | None, Callable[[], None]]:
     """A callback ``(epoch, loss, val_loss)`` that advances a bar, and a function that closes it.
 
-    Returns ``(None, no-op)`` when no bar is wanted or tqdm is not installed.
+    Parameters
+    ----------
+    progress : bool or None
+        As in `fit_progress`.
+    total_epochs : int
+
+    Returns
+    -------
+    callback : callable or None
+        ``None`` when no bar is wanted or tqdm is not installed.
+    close : callable
 
     Examples
     --------
@@ -38,19 +151,7 @@ def epoch_progress(progress: bool | None, total_epochs: int) -> tuple[Callable |
     >>> callback is None
     True
     """
-    if not wants_progress(progress):
+    bars = fit_progress(progress, total_epochs)
+    if not bars.shown:
         return None, lambda: None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None, lambda: None
-    bar = tqdm(total=total_epochs, desc="xrann fit", unit="epoch", leave=False)
-
-    def advance(epoch: int, loss: float, val_loss: float | None) -> None:
-        postfix = {"loss": f"{loss:.3g}"}
-        if val_loss is not None:
-            postfix["val_loss"] = f"{val_loss:.3g}"
-        bar.set_postfix(postfix, refresh=False)
-        bar.update(1)
-
-    return advance, bar.close
+    return bars.end_epoch, bars.close

@@ -50,6 +50,13 @@ class SampleMatrix:
         Boolean mask on the sample grid, ``True`` where a sample was kept.
     n_dropped : int
         Grid points dropped because the target or a driver was NaN or infinite.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> samples = stack_samples(xrann.datasets.soil_toy(), ["soil_moisture", "grain_size"], "co2_flux", ("site",))
+    >>> samples.drivers.shape, samples.target.tolist(), samples.n_dropped
+    ((3, 2), [166.0, 100.0, 100.0], 0)
     """
 
     drivers: np.ndarray
@@ -115,6 +122,19 @@ def resolve_variable(ds: xr.Dataset, key: Hashable, role: str = "variable") -> H
 
 def check_numeric(ds: xr.Dataset, name: Hashable, role: str) -> None:
     """Raise `TypeError` if ``ds[name]`` is not a real numeric variable.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    name : hashable
+        Variable to check.
+    role : str
+        What the variable is (``"driver"``, ``"target"``), used in the message.
+
+    Raises
+    ------
+    TypeError
+        If the dtype is not boolean, integer or float (strings, objects, complex, datetimes).
 
     Examples
     --------
@@ -229,6 +249,21 @@ def check_driver_dims(
 ) -> None:
     """Raise `ValueError` if a driver has a dimension outside ``sample_dims``.
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    drivers : sequence of hashable
+        Driver variable names.
+    sample_dims : sequence of hashable
+        Dims of the target; drivers may have fewer (static maps), not others.
+    target : hashable, optional
+        Target name, used in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the first driver and dimension at fault and how to remove it.
+
     Examples
     --------
     >>> ds = xr.Dataset({"nee": ("x", [1.0]), "t2m": (("x", "level"), [[1.0, 2.0]])})
@@ -251,6 +286,19 @@ def check_units(ds: xr.Dataset, drivers: Sequence[Hashable], expected_units: Map
     """Raise `ValueError` when a driver's ``units`` differ from those the model was trained with.
 
     Only checked when both the Dataset and the model record units.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    drivers : sequence of hashable
+        Driver variable names in ``ds``.
+    expected_units : mapping
+        Training units per driver name (``None`` where unknown).
+
+    Raises
+    ------
+    ValueError
+        Naming the driver, both units and the conversion to make.
 
     Examples
     --------
@@ -433,6 +481,19 @@ def selection_mask(ds: xr.Dataset, selection: Mapping[Hashable, Any], sample_dim
 
 def output_dims(ds: xr.Dataset, drivers: Sequence[Hashable], preferred: Sequence[Hashable]) -> tuple[Hashable, ...]:
     """Dims of a prediction: ``preferred`` (the training sample dims) first, then any others.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    drivers : sequence of hashable
+        Driver variable names in ``ds``.
+    preferred : sequence of hashable
+        Dim order to keep where those dims are present.
+
+    Returns
+    -------
+    tuple of hashable
+        Every dim of the drivers, ``preferred`` ones first in their order.
 
     Examples
     --------

@@ -1,7 +1,14 @@
 """The training loop: epochs, mini-batches, early stopping, history (numpy).
 
 `train` works on in-memory sample matrices that are already scaled. It knows
-nothing of xarray or dask; the layers above hand it numpy arrays.
+nothing of xarray or dask; the layers above hand it numpy arrays. The pieces
+of an epoch (`minibatch_epoch`, `full_batch_step`, `EarlyStopping`) are also
+used by the out-of-core loops in `xrann.streaming`, which feed them one block
+of samples at a time.
+
+The hot loop runs in a `xrann.network.GradientWorkspace`: parameters and
+gradients are flat vectors, so an optimiser updates the whole network with a
+few in-place vector operations, and no array is allocated per mini-batch.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .network import SigmoidNetwork, loss_and_gradients
+from .network import GradientWorkspace, SigmoidNetwork, augment_inputs, loss_scale
 from .optimizers import Optimizer
 
 __all__ = [
@@ -22,6 +29,10 @@ __all__ = [
     "resolve_schedule",
     "train",
     "check_finite_loss",
+    "EarlyStopping",
+    "minibatch_epoch",
+    "full_batch_step",
+    "check_full_batch",
 ]
 
 #: number of parameter updates aimed for when ``epochs="auto"``
@@ -36,7 +47,13 @@ ProgressCallback = Callable[[int, float, float | None], None]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite during training.
+
+    Examples
+    --------
+    >>> issubclass(TrainingDivergedError, FloatingPointError)
+    True
+    """
 
 
 @dataclass
@@ -53,6 +70,11 @@ class TrainingHistory:
         Zero-based epoch whose weights were kept.
     stopped_early : bool
         Whether early stopping ended training before ``epochs``.
+
+    Examples
+    --------
+    >>> TrainingHistory(loss=[0.2, 0.1], best_epoch=1).loss[-1]
+    0.1
     """
 
     loss: list[float] = field(default_factory=list)
@@ -63,7 +85,19 @@ class TrainingHistory:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Resolved batch size (``None`` = full batch), epochs and early-stopping patience."""
+    """Resolved batch size (``None`` = full batch), epochs and early-stopping patience.
+
+    Attributes
+    ----------
+    batch_size : int or None
+    epochs : int
+    patience : int or None
+
+    Examples
+    --------
+    >>> Schedule(batch_size=None, epochs=100, patience=None).epochs
+    100
+    """
 
     batch_size: int | None
     epochs: int
@@ -141,6 +175,18 @@ def resolve_schedule(
 def check_finite_loss(loss: float, epoch: int, learning_rate: float) -> None:
     """Raise `TrainingDivergedError` if ``loss`` is NaN or infinite.
 
+    Parameters
+    ----------
+    loss : float
+    epoch : int
+        Reported in the message.
+    learning_rate : float
+        Reported in the message, with a ten times smaller suggestion.
+
+    Raises
+    ------
+    TrainingDivergedError
+
     Examples
     --------
     >>> check_finite_loss(0.1, 0, 0.01)
@@ -154,6 +200,227 @@ def check_finite_loss(loss: float, epoch: int, learning_rate: float) -> None:
             f"the training loss became {loss} at epoch {epoch} with learning_rate={learning_rate}; "
             f"training diverged. Try a lower learning rate, e.g. learning_rate={learning_rate / 10:g}."
         )
+
+
+class EarlyStopping:
+    """Keeps the weights with the lowest validation loss and says when to stop.
+
+    Parameters
+    ----------
+    parameters : numpy.ndarray
+        The flat parameter vector being trained (read, never written, except by `restore`).
+    patience : int or None
+        Epochs without validation improvement before stopping; ``None`` never stops.
+    has_validation : bool
+        Without validation the last weights are kept and training never stops early.
+    epochs : int, optional
+        Planned epochs; a stop before the last one sets ``history.stopped_early``.
+
+    Examples
+    --------
+    >>> weights = np.array([1.0]); stopping = EarlyStopping(weights, patience=1, has_validation=True, epochs=5)
+    >>> history = TrainingHistory()
+    >>> stopping.record(history, 0, loss=0.5, val_loss=0.4)
+    False
+    >>> weights[0] = 2.0; stopping.record(history, 1, loss=0.3, val_loss=0.6)
+    True
+    >>> stopping.restore(weights); weights, history.best_epoch, history.stopped_early
+    (array([1.]), 0, True)
+    """
+
+    def __init__(self, parameters: np.ndarray, patience: int | None, has_validation: bool, epochs: int | None = None) -> None:
+        self.parameters = parameters
+        self.epochs = epochs
+        self.patience = patience if has_validation else None
+        self.has_validation = has_validation
+        self.best_loss = np.inf
+        self.best_parameters = parameters.copy()
+        self.epochs_without_improvement = 0
+
+    def record(self, history: TrainingHistory, epoch: int, loss: float, val_loss: float | None) -> bool:
+        """Append the epoch to ``history``; keep the weights if they are the best so far; ``True`` means stop."""
+        history.loss.append(loss)
+        if not self.has_validation:
+            history.best_epoch = epoch
+            return False
+        history.val_loss.append(val_loss)
+        if val_loss < self.best_loss:
+            self.best_loss, history.best_epoch = val_loss, epoch
+            self.best_parameters[...] = self.parameters
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        stop = self.patience is not None and self.epochs_without_improvement >= self.patience
+        if stop:
+            history.stopped_early = self.epochs is None or epoch + 1 < self.epochs
+        return stop
+
+    def restore(self, parameters: np.ndarray) -> None:
+        """Write the kept weights into ``parameters`` (only with validation; else the last weights stay)."""
+        if self.has_validation:
+            parameters[...] = self.best_parameters
+
+
+def check_full_batch(optimizer: Optimizer, batch_size: int | None, n_samples: int) -> None:
+    """Raise `ValueError` when a full-batch-only optimiser (iRprop+) is given mini-batches.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    batch_size : int or None
+        ``None`` is full batch.
+    n_samples : int
+
+    Raises
+    ------
+    ValueError
+
+    Examples
+    --------
+    >>> from xrann.optimizers import IRpropPlus
+    >>> check_full_batch(IRpropPlus(), 10, 50)
+    Traceback (most recent call last):
+    ...
+    ValueError: IRpropPlus uses only the sign of full-batch gradients; pass batch_size=None or choose optimizer='adam'.
+    """
+    if batch_size is not None and optimizer.full_batch_only and batch_size < n_samples:
+        raise ValueError(
+            f"{type(optimizer).__name__} uses only the sign of full-batch gradients; "
+            "pass batch_size=None or choose optimizer='adam'."
+        )
+
+
+def minibatch_epoch(
+    workspace: GradientWorkspace,
+    optimizer: Optimizer,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    batch_size: int,
+    rng: np.random.Generator,
+    loss: str = "mse",
+    epoch: int = 0,
+) -> float:
+    """One pass of shuffled mini-batch updates over ``inputs``; returns the sum of batch losses times batch sizes.
+
+    Parameters
+    ----------
+    workspace : GradientWorkspace
+        Holds the parameters being trained (updated in place) and the buffers;
+        its ``block_size`` must be at least ``batch_size``.
+    optimizer : Optimizer
+    inputs : numpy.ndarray
+        Augmented scaled drivers ``(n, n_inputs + bias)`` (see `xrann.network.augment_inputs`).
+    targets : numpy.ndarray
+        Scaled targets ``(n, n_outputs)``, same dtype.
+    batch_size : int
+    rng : numpy.random.Generator
+        Draws the order of the samples.
+    loss : {"mse", "sse"}
+    epoch : int
+        Reported if the loss diverges.
+
+    Returns
+    -------
+    float
+        ``sum(batch_loss * batch_length)``; divide by ``n`` for the epoch's mean loss.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a batch loss is NaN or infinite.
+
+    Examples
+    --------
+    >>> from xrann.network import initialize
+    >>> from xrann.optimizers import Adam
+    >>> rng = np.random.default_rng(0)
+    >>> workspace = GradientWorkspace((1, 3, 1), block_size=16); workspace.load(initialize((1, 3, 1), rng=rng))
+    >>> x = augment_inputs(rng.random((40, 1))); y = 0.5 * x[:, :1]
+    >>> first = minibatch_epoch(workspace, Adam(0.05), x, y, batch_size=16, rng=rng) / 40
+    >>> for _ in range(200): last = minibatch_epoch(workspace, Adam(0.05), x, y, batch_size=16, rng=rng) / 40
+    >>> last < first
+    True
+    """
+    n_samples, n_outputs = targets.shape
+    batch_size = min(batch_size, n_samples)
+    order = rng.permutation(n_samples)
+    batch_inputs = np.empty((batch_size, inputs.shape[1]), dtype=inputs.dtype)
+    batch_targets = np.empty((batch_size, n_outputs), dtype=targets.dtype)
+    parameters, gradients = [workspace.parameters], [workspace.gradient]
+    full_scale = loss_scale(batch_size, n_outputs, loss)
+    per_term = 1.0 / (batch_size * n_outputs) if loss == "mse" else 1.0
+    loss_sum = 0.0
+    for start in range(0, n_samples, batch_size):
+        index = order[start : start + batch_size]
+        length = index.shape[0]
+        if length == batch_size:
+            x, y, scale, to_loss = batch_inputs, batch_targets, full_scale, per_term
+        else:
+            x, y = batch_inputs[:length], batch_targets[:length]
+            scale = loss_scale(length, n_outputs, loss)
+            to_loss = 1.0 / (length * n_outputs) if loss == "mse" else 1.0
+        np.take(inputs, index, axis=0, out=x)
+        np.take(targets, index, axis=0, out=y)
+        batch_loss = workspace.batch_gradient(x, y, scale) * to_loss
+        if not math.isfinite(batch_loss):
+            check_finite_loss(batch_loss, epoch, optimizer.learning_rate)
+        optimizer.update(parameters, gradients, loss=batch_loss)
+        loss_sum += batch_loss * length
+    return loss_sum
+
+
+def full_batch_step(
+    workspace: GradientWorkspace,
+    optimizer: Optimizer,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    loss: str = "mse",
+    epoch: int = 0,
+) -> float:
+    """One full-batch update; returns the loss before it.
+
+    The gradient is accumulated over cache-sized blocks (`GradientWorkspace.accumulate`).
+
+    Parameters
+    ----------
+    workspace : GradientWorkspace
+    optimizer : Optimizer
+    inputs : numpy.ndarray
+        Augmented scaled drivers ``(n, n_inputs + bias)``.
+    targets : numpy.ndarray
+        Scaled targets ``(n, n_outputs)``.
+    loss : {"mse", "sse"}
+    epoch : int
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the loss is NaN or infinite.
+
+    Examples
+    --------
+    >>> from xrann.network import initialize
+    >>> from xrann.optimizers import IRpropPlus
+    >>> rng = np.random.default_rng(0)
+    >>> workspace = GradientWorkspace((1, 3, 1)); workspace.load(initialize((1, 3, 1), rng=rng))
+    >>> x = augment_inputs(rng.random((50, 1))); y = 0.2 + 0.5 * x[:, :1]
+    >>> optimizer = IRpropPlus()
+    >>> losses = [full_batch_step(workspace, optimizer, x, y, epoch=e) for e in range(100)]
+    >>> losses[-1] < losses[0] / 10
+    True
+    """
+    n_samples, n_outputs = targets.shape
+    sse = workspace.accumulate(inputs, targets, loss_scale(n_samples, n_outputs, loss))
+    epoch_loss = sse / (n_samples * n_outputs) if loss == "mse" else sse
+    check_finite_loss(epoch_loss, epoch, optimizer.learning_rate)
+    optimizer.update([workspace.parameters], [workspace.gradient], loss=epoch_loss)
+    return epoch_loss
 
 
 def train(
@@ -211,56 +478,36 @@ def train(
     True
     """
     n_samples = inputs.shape[0]
-    if schedule.batch_size is not None and optimizer.full_batch_only and schedule.batch_size < n_samples:
-        raise ValueError(
-            f"{type(optimizer).__name__} uses only the sign of full-batch gradients; "
-            "pass batch_size=None or choose optimizer='adam'."
-        )
-    history = TrainingHistory()
-    parameters = network.parameters
-    best_loss = np.inf
-    best_parameters = [p.copy() for p in parameters]
-    epochs_without_improvement = 0
+    check_full_batch(optimizer, schedule.batch_size, n_samples)
     batch_size = n_samples if schedule.batch_size is None else min(schedule.batch_size, n_samples)
+    bias = network.biases is not None
+    workspace = GradientWorkspace(network.sizes, bias=bias, dtype=network.dtype, block_size=min(batch_size, 8192) if batch_size >= n_samples else batch_size)
+    workspace.load(network)
+    dtype = network.dtype
+    inputs = augment_inputs(inputs, bias=bias, dtype=dtype)
+    targets = np.ascontiguousarray(targets, dtype=dtype)
+    if validation is not None:
+        val_inputs = augment_inputs(validation[0], bias=bias, dtype=dtype)
+        val_targets = np.ascontiguousarray(validation[1], dtype=dtype)
+    history = TrainingHistory()
+    stopping = EarlyStopping(workspace.parameters, schedule.patience, validation is not None, schedule.epochs)
 
     for epoch in range(schedule.epochs):
         if batch_size >= n_samples:
-            epoch_loss, gradients = loss_and_gradients(network, inputs, targets, loss=loss)
-            check_finite_loss(epoch_loss, epoch, optimizer.learning_rate)
-            optimizer.update(parameters, gradients, loss=epoch_loss)
+            epoch_loss = full_batch_step(workspace, optimizer, inputs, targets, loss=loss, epoch=epoch)
         else:
-            order = rng.permutation(n_samples)
-            weighted_sum = 0.0
-            for start in range(0, n_samples, batch_size):
-                batch = order[start : start + batch_size]
-                batch_loss, gradients = loss_and_gradients(network, inputs[batch], targets[batch], loss=loss)
-                check_finite_loss(batch_loss, epoch, optimizer.learning_rate)
-                optimizer.update(parameters, gradients, loss=batch_loss)
-                weighted_sum += batch_loss * len(batch)
-            epoch_loss = weighted_sum / n_samples
-        history.loss.append(epoch_loss)
-
+            epoch_loss = minibatch_epoch(
+                workspace, optimizer, inputs, targets, batch_size=batch_size, rng=rng, loss=loss, epoch=epoch
+            ) / n_samples
+        val_loss = None
         if validation is not None:
-            val_inputs, val_targets = validation
-            residual = network.predict(val_inputs) - val_targets
-            val_loss = float(np.mean(residual * residual))
-            history.val_loss.append(val_loss)
-            if val_loss < best_loss:
-                best_loss, history.best_epoch = val_loss, epoch
-                for kept, current in zip(best_parameters, parameters):
-                    kept[...] = current
-                epochs_without_improvement = 0
-            else:
-                epochs_without_improvement += 1
-        else:
-            val_loss = None
-            history.best_epoch = epoch
+            val_loss = workspace.sum_squared_error(val_inputs, val_targets) / val_targets.size
+        stop = stopping.record(history, epoch, epoch_loss, val_loss)
         if progress is not None:
             progress(epoch, epoch_loss, val_loss)
-        if schedule.patience is not None and epochs_without_improvement >= schedule.patience:
-            history.stopped_early = epoch + 1 < schedule.epochs
+        if stop:
             break
 
-    if validation is not None:
-        network.set_parameters(best_parameters)
+    stopping.restore(workspace.parameters)
+    workspace.store(network)
     return history
