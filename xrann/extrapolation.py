@@ -202,9 +202,12 @@ def draw_valid_samples(
 ) -> np.ndarray:
     """Values of ``names`` at (at most ``max_samples``) random grid points where all are finite.
 
-    Only the validity mask (one boolean per grid point) and the drawn points are
-    loaded, so a dask-backed Dataset is never read whole into memory. Points come
-    in grid order; the same seed draws the same points from numpy- and dask-backed data.
+    Works block by block on the chunk grid of the first variable (one block for
+    numpy-backed data), so memory is bounded by a block and by the draw, not by
+    the Dataset. Each grid point gets a seeded hash of its place in the full grid
+    and the draw keeps the ``max_samples`` valid points with the smallest hashes:
+    a uniform random draw that is the same for numpy- and dask-backed data and
+    for any chunking. Points come back in grid (C) order.
 
     Parameters
     ----------
@@ -233,26 +236,61 @@ def draw_valid_samples(
     >>> draw_valid_samples(ds, ["a", "b"], ("x",), max_samples=2, seed=0).shape
     (2, 2)
     """
-    valid = valid_sample_mask(ds, names, sample_dims)
-    if exclude is not None:
-        valid = valid & ~exclude.transpose(*sample_dims).variable
-    valid_values = np.asarray(valid.values)
-    flat = np.flatnonzero(valid_values.reshape(-1))
-    if max_samples is not None and flat.size > max_samples:
-        flat = np.sort(np.random.default_rng(seed).choice(flat, size=max_samples, replace=False))
-    positions = dict(zip(sample_dims, np.unravel_index(flat, valid_values.shape)))
-    # a few points are picked out of (possibly lazy) arrays; many are taken from the loaded array
-    pick_points = flat.size * 10 < valid_values.size
-    columns = []
-    for name in names:
-        variable = ds[name].variable
-        if pick_points:
-            indexers = {dim: xr.Variable("sample", positions[dim]) for dim in variable.dims if dim in positions}
-            values = np.asarray(variable.isel(indexers).values, dtype=np.float64)
-        else:
-            values = np.asarray(variable.values, dtype=np.float64)[tuple(positions[dim] for dim in variable.dims)]
-        columns.append(np.broadcast_to(values, (flat.size,)))
-    return np.stack(columns, axis=1) if columns else np.empty((flat.size, 0))
+    import dask
+
+    from .streaming import block_grid
+
+    names = list(names)
+    grid = block_grid(ds, names[0], names[1:], sample_dims, holdout=exclude)
+    tasks = [
+        dask.delayed(_draw_from_block)(
+            *[array.blocks[index] for array in grid.arrays],
+            starts=grid.block_starts(index), grid_shape=grid.shape, n_columns=len(names),
+            has_exclude=exclude is not None, max_samples=max_samples, seed=seed,
+        )
+        for index in grid.block_indices()
+    ]
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # a few blocks at a time, merging as we go: memory holds a few blocks and the draw
+    for start in range(0, len(tasks), DRAW_BLOCKS_AT_ONCE):
+        parts = list(dask.compute(*tasks[start : start + DRAW_BLOCKS_AT_ONCE]))
+        if kept is not None:
+            parts.insert(0, kept)
+        kept = _smallest_hashes(
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]), max_samples,
+        )
+    order = np.argsort(kept[0], kind="stable")
+    return kept[2][order]
+
+
+#: blocks computed together by `draw_valid_samples` before their draws are merged
+DRAW_BLOCKS_AT_ONCE = 8
+
+
+def _smallest_hashes(flat, hashes, rows, max_samples):
+    """Keep the ``max_samples`` entries with the smallest hashes (all when ``None``)."""
+    if max_samples is None or flat.size <= max_samples:
+        return flat, hashes, rows
+    keep = np.argpartition(hashes, max_samples - 1)[:max_samples]
+    return flat[keep], hashes[keep], rows[keep]
+
+
+def _draw_from_block(*blocks, starts, grid_shape, n_columns, has_exclude, max_samples, seed):
+    """Flat grid indices, hashes and values of the drawn valid points of one block."""
+    from .streaming import point_hashes
+
+    columns = np.stack([np.asarray(block, dtype=np.float64).reshape(-1) for block in blocks[:n_columns]], axis=1)
+    valid = np.isfinite(columns).all(axis=1)
+    if has_exclude:
+        valid &= ~np.asarray(blocks[n_columns], dtype=bool).reshape(-1)
+    shape = np.shape(blocks[0])
+    hashes = point_hashes(starts, shape, grid_shape, seed)
+    flat = np.flatnonzero(valid)
+    strides = np.cumprod((1,) + tuple(grid_shape[::-1]))[:-1][::-1]
+    positions = np.unravel_index(flat, shape)
+    global_flat = sum((np.asarray(p) + s) * stride for p, s, stride in zip(positions, starts, strides))
+    return _smallest_hashes(np.asarray(global_flat, dtype=np.int64), hashes[flat], columns[flat], max_samples)
 
 
 def fit_envelope(

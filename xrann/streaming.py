@@ -97,6 +97,7 @@ __all__ = [
     "LargeBlockWarning",
     "max_block_bytes",
     "validation_fraction_mask",
+    "point_hashes",
     "DEFAULT_MAX_BLOCK_BYTES",
     "MAX_BLOCK_BYTES_KEY",
 ]
@@ -384,6 +385,41 @@ def _flat_grid_index(starts: Sequence[int], block_shape: Sequence[int], grid_sha
     return index.reshape(-1)
 
 
+def point_hashes(
+    starts: Sequence[int], block_shape: Sequence[int], grid_shape: Sequence[int], seed: int, salt: int = _SUBSAMPLE_SALT
+) -> np.ndarray:
+    """A uniform number in [0, 1) for every point of a block, fixed by its place in the full grid and ``seed``.
+
+    Whatever the chunking, a grid point gets the same number, so selections by
+    threshold (``point_hashes(...) < fraction``) or by rank (the ``k`` smallest)
+    are the same for numpy- and dask-backed data.
+
+    Parameters
+    ----------
+    starts : sequence of int
+        Position of the block's first point along each dim.
+    block_shape : sequence of int
+    grid_shape : sequence of int
+        Shape of the full sample grid.
+    seed : int
+    salt : int, optional
+        Separates independent uses of the same seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, ``prod(block_shape)`` values in C order.
+
+    Examples
+    --------
+    >>> whole = point_hashes((0, 0), (4, 6), (4, 6), seed=3)
+    >>> part = point_hashes((2, 0), (2, 6), (4, 6), seed=3)
+    >>> bool((whole[12:] == part).all()), bool(((whole >= 0) & (whole < 1)).all())
+    (True, True)
+    """
+    return _hash_uniform(_flat_grid_index(starts, block_shape, grid_shape), seed, salt)
+
+
 def validation_fraction_mask(
     starts: Sequence[int], block_shape: Sequence[int], grid_shape: Sequence[int], fraction: float, seed: int
 ) -> np.ndarray:
@@ -416,7 +452,7 @@ def validation_fraction_mask(
     >>> bool((whole == halves).all()), 150 < int(whole.sum()) < 250
     (True, True)
     """
-    return _hash_uniform(_flat_grid_index(starts, block_shape, grid_shape), seed, _SPLIT_SALT) < fraction
+    return point_hashes(starts, block_shape, grid_shape, seed, _SPLIT_SALT) < fraction
 
 
 @dataclass(frozen=True)
@@ -535,7 +571,7 @@ def _block_samples(
         if keep_validation <= 0:
             validation[...] = False
         elif keep_validation < 1 and validation.any():
-            kept = _hash_uniform(_flat_grid_index(starts, arrays[0].shape, rule.grid_shape), rule.seed, _SUBSAMPLE_SALT)
+            kept = point_hashes(starts, arrays[0].shape, rule.grid_shape, rule.seed, _SUBSAMPLE_SALT)
             validation &= kept < keep_validation
     pieces = []
     for rows in (training, validation):
