@@ -311,7 +311,7 @@ class AnnAccessor:
         --------
         >>> import xrann
         >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
-        >>> xrann.datasets.soil_toy_sites().ann.extrapolation(model)["outside_range"].values.tolist()
+        >>> xrann.datasets.soil_toy_sites().ann.extrapolation(model)["outside_range"].data.tolist()
         [True, True, False, True, True, True]
         """
         return extrapolation_flags(self._dataset, self._resolve_model(model))
