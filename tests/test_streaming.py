@@ -271,3 +271,18 @@ def test_batch_mode_shards_group_whole_blocks_and_sum_to_the_same_gradient(grid6
     assert len(calls) == 5 * 5 and sum(calls) == 5 * 2700
     for a, b in zip(one_shard.core.parameters, five_shards.core.parameters):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["stream", "batch"])
+def test_integer_and_boolean_drivers_stream_like_in_memory(mode):
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({
+        "y": ("x", rng.normal(size=40)),
+        "a": ("x", rng.normal(size=40)),
+        "k": ("x", rng.integers(0, 5, 40).astype("int16")),
+        "b": ("x", rng.integers(0, 2, 40).astype(bool)),
+    })
+    lazy = ds.chunk({"x": 10}).ann.fit(target="y", drivers=["a", "k", "b"], seed=0, epochs=2, mode=mode, progress=False)
+    eager = ds.ann.fit(target="y", drivers=["a", "k", "b"], seed=0, epochs=2, progress=False)
+    assert lazy.driver_ranges == eager.driver_ranges
+    assert lazy.driver_ranges["k"] == (float(ds["k"].min()), float(ds["k"].max()))

@@ -494,9 +494,16 @@ def _block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: 
     result[3] = result[1] - result[2]
     training = training.reshape(arrays[0].shape)
     for column, values in enumerate(arrays[:n_variables]):
-        # reductions with where= read broadcast (static) blocks without materialising them
-        result[4 + column] = np.min(values, where=training, initial=np.inf)
-        result[4 + n_variables + column] = np.max(values, where=training, initial=-np.inf)
+        # reductions with where= read broadcast (static) blocks without materialising them;
+        # integer and boolean blocks need initial values of their own type (np.inf does not fit)
+        values = np.asarray(values)
+        if values.dtype.kind in "iub":
+            values = values.astype(np.float64) if values.dtype.kind == "b" else values
+            low, high = (np.iinfo(values.dtype).max, np.iinfo(values.dtype).min) if values.dtype.kind in "iu" else (np.inf, -np.inf)
+        else:
+            low, high = np.inf, -np.inf
+        result[4 + column] = np.min(values, where=training, initial=low) if training.any() else np.inf
+        result[4 + n_variables + column] = np.max(values, where=training, initial=high) if training.any() else -np.inf
     _release_freed_memory()  # of the blocks done before this one
     return result
 
