@@ -68,6 +68,9 @@ def test_fit_linear_baseline_and_default_drivers(data_file, tmp_path, capsys):
         (["fit", "{tmp}/not_netcdf.nc", "--target", "nee", "--out", "{tmp}/m.nc"], "cannot read '{tmp}/not_netcdf.nc' as netCDF"),
         (["predict", "{tmp}/absent.nc", "{data}", "--out", "{tmp}/p.nc"], "no such model file: '{tmp}/absent.nc'"),
         (["predict", "{data}", "{data}", "--out", "{tmp}/p.nc"], "this is not an xrann model file"),
+        (["predict", "{tmp}/not_netcdf.nc", "{data}", "--out", "{tmp}/p.nc"], "cannot read '{tmp}/not_netcdf.nc' as a netCDF model file"),
+        (["fit", "{data}", "--target", "nee", "--out", "{data}"], "--out '{data}' is an input file"),
+        (["predict", "{tmp}/not_netcdf.nc", "{data}", "--out", "{data}"], "--out '{data}' is an input file"),
     ],
 )
 def test_data_problems_exit_1_with_one_line(argv, message, data_file, tmp_path, capsys):

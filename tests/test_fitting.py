@@ -189,3 +189,57 @@ def test_predict_with_missing_drivers_or_other_units(fitted):
 def test_predict_without_any_model():
     with pytest.raises(ValueError, match=r"no model: pass one, e.g. ds.ann.predict\(model\)"):
         xrann.datasets.soil_toy().ann.predict()
+
+
+def test_numpy_typed_settings_are_stored_as_plain_numbers(tmp_path):
+    ds = xrann.datasets.soil_toy()
+    model = ds.ann.fit(target="co2_flux", seed=np.int64(0), hidden=np.array([3, 2]), epochs=np.int64(5),
+                       learning_rate=np.float32(0.01), target_range=(np.float32(0.1), 0.9), progress=False)
+    model.to_netcdf(tmp_path / "m.nc")
+    loaded = xrann.open_model(tmp_path / "m.nc")
+    assert loaded.hyperparameters["hidden"] == [3, 2] and loaded.hyperparameters["seed"] == 0
+    assert loaded.hyperparameters["epochs"] == 5 and loaded.hyperparameters["learning_rate"] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="epochs must be an integer, got 2.0; write 2"):
+        ds.ann.fit(target="co2_flux", epochs=2.0)
+
+
+def test_mode_is_checked_and_recorded_as_used(grid):
+    lazy = grid.chunk({"time": 12})
+    with pytest.raises(ValueError, match="mode='bogus' is not known"):
+        grid.ann.fit(target="nee", members=2, mode="bogus")
+    with pytest.raises(ValueError, match="mode='stream' is not available with method='linear'"):
+        lazy.ann.fit(target="nee", method="linear", mode="stream")
+    with pytest.raises(ValueError, match="mode='batch' is not available with members="):
+        lazy.ann.fit(target="nee", members=2, mode="batch")
+    assert lazy.ann.fit(target="nee", method="linear").hyperparameters["mode"] == "memory"
+
+
+def test_patience_without_validation_warns(grid):
+    with pytest.warns(UserWarning, match="patience=5 has no effect without a validation set"):
+        grid.ann.fit(target="nee", drivers=["t2m"], patience=5, epochs=2, progress=False)
+
+
+def test_validation_along_a_dim_the_target_lacks(grid):
+    ds = grid.assign(bounds=(("time", "nv"), np.zeros((24, 2))))
+    with pytest.raises(ValueError, match=r"validation selects along dim 'nv', which the target lacks \(its dims are \('time', 'lat', 'lon'\)\)"):
+        ds.ann.fit(target="nee", drivers=["t2m"], validation={"nv": 0})
+
+
+def test_bad_extrapolation_threshold_fails_before_predicting(fitted, monkeypatch):
+    grid, model = fitted
+    calls = []
+    monkeypatch.setattr(model, "predict_array", lambda matrix: calls.append(matrix) or matrix[:, 0])
+    with pytest.raises(ValueError, match="mask_extrapolation=-1 is not understood"):
+        grid.ann.predict(model, mask_extrapolation=-1)
+    assert calls == []
+
+
+def test_numpy_fit_never_uses_the_global_dask_scheduler(grid):
+    import dask
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a numpy-backed fit must not run on the global dask scheduler")
+
+    with dask.config.set(scheduler=refuse):
+        model = grid.ann.fit(target="nee", drivers=["t2m", "landcover"], seed=0, epochs=2, progress=False)
+        grid.ann.predict(model)

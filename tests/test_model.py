@@ -85,3 +85,10 @@ def test_repr_is_short_and_informative(fitted):
     text = repr(model)
     assert "nee ~ t2m, swdown, landcover" in text and "3 -> 4 -> 1" in text
     assert "\n" not in text
+
+
+def test_a_file_that_is_not_netcdf(tmp_path):
+    path = tmp_path / "garbage.nc"
+    path.write_text("not a netCDF file")
+    with pytest.raises(ModelFormatError, match=r"cannot read '.*garbage.nc' as a netCDF model file"):
+        xrann.open_model(path)

@@ -151,10 +151,13 @@ def _open_dataset(path: Path) -> xr.Dataset:
         raise CommandError(f"cannot read {str(path)!r} as netCDF: {first_line}") from None
 
 
-def _output_path(path: Path) -> Path:
+def _output_path(path: Path, *inputs: Path) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CommandError(f"cannot write {str(path)!r}: the directory {str(parent)!r} does not exist")
+    for source in inputs:
+        if path.resolve() == Path(source).resolve():
+            raise CommandError(f"--out {str(path)!r} is an input file; write the result to another path")
     return path
 
 
@@ -166,7 +169,7 @@ def _message(error: BaseException) -> str:
 # -- fit and predict -------------------------------------------------------------------------------
 def _fit_command(args: argparse.Namespace) -> int:
     """``xrann fit``: train on a netCDF file and write the model."""
-    out = _output_path(args.out)
+    out = _output_path(args.out, args.data)
     ds = _open_dataset(args.data)
     validation = None
     if args.validation_years is not None:
@@ -193,7 +196,7 @@ def _fit_command(args: argparse.Namespace) -> int:
 
 def _predict_command(args: argparse.Namespace) -> int:
     """``xrann predict``: apply a saved model and write the prediction."""
-    out = _output_path(args.out)
+    out = _output_path(args.out, args.model, args.drivers)
     if not args.model.exists():
         raise CommandError(f"no such model file: {str(args.model)!r}")
     model = open_model(args.model)

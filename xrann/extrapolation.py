@@ -250,10 +250,12 @@ def draw_valid_samples(
         )
         for index in grid.block_indices()
     ]
+    # numpy-backed input is drawn in this thread, never shipped to a user's global scheduler or cluster
+    scheduler = None if any(ds[name].chunks is not None for name in names) else "sync"
     kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     # a few blocks at a time, merging as we go: memory holds a few blocks and the draw
     for start in range(0, len(tasks), DRAW_BLOCKS_AT_ONCE):
-        parts = list(dask.compute(*tasks[start : start + DRAW_BLOCKS_AT_ONCE]))
+        parts = list(dask.compute(*tasks[start : start + DRAW_BLOCKS_AT_ONCE], scheduler=scheduler))
         if kept is not None:
             parts.insert(0, kept)
         kept = _smallest_hashes(
@@ -406,7 +408,28 @@ def extrapolation_flags(ds: xr.Dataset, model: "Model") -> xr.Dataset:
     return xr.Dataset({"outside_range": outside, "envelope_distance": distance})
 
 
-def _resolve_threshold(threshold: Any) -> float:
+def resolve_threshold(threshold: Any) -> float:
+    """The envelope distance above which ``mask_extrapolation`` masks a prediction.
+
+    Parameters
+    ----------
+    threshold : True or positive float
+        ``True`` means `DEFAULT_DISTANCE_THRESHOLD`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Anything but ``True`` or a positive number.
+
+    Examples
+    --------
+    >>> resolve_threshold(True), resolve_threshold(1.5)
+    (2.0, 1.5)
+    """
     if threshold is True:
         return DEFAULT_DISTANCE_THRESHOLD
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) or not threshold > 0:
@@ -449,7 +472,7 @@ def mask_extrapolated(prediction: Any, ds: xr.Dataset, model: "Model", threshold
     >>> int(mask_extrapolated(sites.ann.predict(model), sites, model).count())
     1
     """
-    limit = _resolve_threshold(threshold)
+    limit = resolve_threshold(threshold)
     flags = extrapolation_flags(ds, model)
     keep = ~flags["outside_range"] & ~(flags["envelope_distance"] > limit)
     masked = prediction.where(keep)

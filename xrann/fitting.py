@@ -8,6 +8,7 @@ This module joins the xarray layer (`xrann.samples`) to the numpy core
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -43,6 +44,24 @@ METHODS = ("ann", "linear")
 MODES = ("memory", "stream", "batch")
 
 Validation = float | Mapping[Hashable, Any] | None
+
+
+def _plain_integer(value: Any, name: str) -> Any:
+    """``value`` as a Python int when it is an integral number; other values pass through for later checks."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r}; write {int(value)}.")
+    return value
+
+
+def _plain_float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
 
 
 @dataclass
@@ -104,10 +123,19 @@ class FitSettings:
 
     def validate(self) -> None:
         """Raise `ValueError` or `TypeError` for nonsense settings, naming the fix."""
+        # numpy scalars (from arrays or parameter sweeps) become plain Python numbers for the model file
         if isinstance(self.hidden, (int, np.integer)):
-            self.hidden = (int(self.hidden),)
-        self.hidden = tuple(self.hidden)
+            self.hidden = (self.hidden,)
+        self.hidden = tuple(_plain_integer(size, "hidden layer size") for size in self.hidden)
         layer_sizes(1, self.hidden)
+        self.seed = None if self.seed is None else _plain_integer(self.seed, "seed")
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                setattr(self, name, _plain_integer(value, name))
+        if self.learning_rate is not None:
+            self.learning_rate = _plain_float(self.learning_rate, "learning_rate")
+        self.target_range = tuple(_plain_float(value, "target_range") for value in self.target_range)
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not known; choose one of {METHODS}.")
         make_optimizer(self.optimizer, self.learning_rate)
@@ -126,7 +154,7 @@ class FitSettings:
             raise ValueError("optimizer='irprop+' needs full-batch gradients; pass batch_size=None.")
         if self.seed is None:
             self.seed = int(np.random.SeedSequence().generate_state(1)[0])
-        elif isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        elif self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
 
     def initial_network(self, n_inputs: int, n_outputs: int, rng: np.random.Generator):
@@ -302,15 +330,30 @@ def fit_dataset(
         from .ensemble import check_ensemble_arguments
 
         check_ensemble_arguments(members, ensemble)
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not known; choose one of {MODES} (or None to choose by the data).")
+    in_memory_only = "members=" if members is not None else "method='linear'" if fit_settings.method == "linear" else None
+    if mode in ("stream", "batch") and in_memory_only:
+        raise ValueError(
+            f"mode={mode!r} is not available with {in_memory_only}: it trains on samples loaded into memory. "
+            "Pass mode=None or mode='memory' (or fit a single network to stream the data)."
+        )
+    if settings.get("patience") not in (None, "auto") and validation is None:
+        warnings.warn(
+            f"patience={settings['patience']} has no effect without a validation set; pass validation= "
+            "(a fraction or a selection such as {'time': [2015]}) to stop early.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     target_name, driver_names = select_variables(ds, target, drivers)
     sample_dims = tuple(ds[target_name].dims)
     names = list(driver_names) + [target_name]
-    resolved_mode = _resolve_mode(ds, names, mode) if members is None else "memory"
+    resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
     holdout = selection_mask(ds, validation, sample_dims) if isinstance(validation, Mapping) else None
     rng = np.random.default_rng(fit_settings.seed)
 
-    if resolved_mode == "memory" or fit_settings.method == "linear":
+    if resolved_mode == "memory":
         result = _fit_in_memory(
             ds, target_name, driver_names, sample_dims, fit_settings, validation, holdout, rng, progress,
             members=members, ensemble_kind=ensemble,
@@ -598,6 +641,10 @@ def predict_dataset(
     >>> predict_dataset(xrann.datasets.soil_toy_sites(), model).dims
     ('site',)
     """
+    if mask_extrapolation is not False:
+        from .extrapolation import resolve_threshold
+
+        resolve_threshold(mask_extrapolation)  # a bad value fails before any prediction runs
     if members or std:
         from .ensemble import predict_ensemble
 

@@ -463,5 +463,12 @@ def open_model(path: str | os.PathLike) -> Model:
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}.")
-    with xr.open_dataset(path) as model_ds:
+    try:
+        model_file = xr.open_dataset(path)
+    except (OSError, ValueError) as error:
+        raise ModelFormatError(
+            f"cannot read {os.fspath(path)!r} as a netCDF model file ({type(error).__name__}: {str(error).splitlines()[0]}); "
+            "open models written by Model.to_netcdf."
+        ) from error
+    with model_file as model_ds:
         return Model.from_dataset(model_ds.load())

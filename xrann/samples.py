@@ -469,6 +469,11 @@ def selection_mask(ds: xr.Dataset, selection: Mapping[Hashable, Any], sample_dim
     """
     combined = None
     for dim, selector in selection.items():
+        if dim in ds.dims and dim not in sample_dims:
+            raise ValueError(
+                f"validation selects along dim {dim!r}, which the target lacks (its dims are {tuple(sample_dims)}); "
+                f"select along one of {tuple(sample_dims)}."
+            )
         mask = _dim_selection_mask(ds, dim, selector)
         combined = mask if combined is None else combined & mask
     if combined is None:
