@@ -45,7 +45,7 @@ import xarray as xr
 from cf_xarray.criteria import coordinate_criteria as _CF_CRITERIA
 from cf_xarray.criteria import regex as _CF_NAME_PATTERNS
 
-from .samples import _is_auxiliary
+from .samples import auxiliary_variables
 
 __all__ = ["cells_to_grid", "grid_to_cells", "find_latitude_longitude"]
 
@@ -510,7 +510,7 @@ def _mask_values(mask, lat_name: Hashable, lon_name: Hashable, shape: tuple[int,
 
 def _presence(dataset: xr.Dataset, lat_name: Hashable, lon_name: Hashable) -> np.ndarray:
     """``True`` where any data variable on the grid has a value (computed once for dask input)."""
-    auxiliary = _is_auxiliary(dataset)
+    auxiliary = auxiliary_variables(dataset)
     gridded: Sequence[Hashable] = [
         variable_name
         for variable_name, variable in dataset.data_vars.items()

@@ -24,7 +24,7 @@ import xarray as xr
 from .evaluation import area_weights, find_cell_area
 from .fitting import fit_dataset, predict_dataset
 from .metrics import scores
-from .progress import _tqdm, wants_progress
+from .progress import progress_bar_class, wants_progress
 from .samples import select_variables
 
 __all__ = ["cross_validate", "fold_groups"]
@@ -92,7 +92,7 @@ def _active_client():
 
 
 def _run_folds(data, target, drivers, dim, masks, settings, progress):
-    tqdm = _tqdm() if wants_progress(progress) else None
+    tqdm = progress_bar_class() if wants_progress(progress) else None
     bar = None if tqdm is None else tqdm(total=len(masks), desc="xrann cross-validation", unit="fold", leave=False)
     client = _active_client()
     try:

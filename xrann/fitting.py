@@ -229,7 +229,32 @@ def check_split_counts(validation: Validation, n_valid: int, n_train: int, n_val
         )
 
 
-def _split_fraction(n_samples: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_fraction(n_samples: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random, seeded training and validation indices for ``validation=fraction``.
+
+    Parameters
+    ----------
+    n_samples : int
+    fraction : float
+        Share of samples held out, rounded to a whole number.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    train_index, validation_index : numpy.ndarray
+        Sorted sample indices.
+
+    Raises
+    ------
+    ValueError
+        If either side would be empty.
+
+    Examples
+    --------
+    >>> train, held_out = split_fraction(10, 0.2, np.random.default_rng(0))
+    >>> len(train), len(held_out)
+    (8, 2)
+    """
     n_validation = int(round(fraction * n_samples))
     check_split_counts(fraction, n_samples, n_samples - n_validation, n_validation)
     order = rng.permutation(n_samples)
@@ -432,7 +457,7 @@ def _fit_in_memory(
         train_index, validation_index = np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
         check_split_counts(validation, n_valid, train_index.size, validation_index.size)
     elif validation is not None:
-        train_index, validation_index = _split_fraction(n_valid, float(validation), rng)
+        train_index, validation_index = split_fraction(n_valid, float(validation), rng)
     else:
         train_index, validation_index = np.arange(n_valid), np.empty(0, dtype=int)
 

@@ -38,7 +38,18 @@ def wants_progress(progress: bool | None) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def _tqdm() -> Any | None:
+def progress_bar_class() -> Any | None:
+    """``tqdm.auto.tqdm`` when tqdm is installed, else ``None`` (no bars).
+
+    Returns
+    -------
+    type or None
+
+    Examples
+    --------
+    >>> progress_bar_class() is None or callable(progress_bar_class())
+    True
+    """
     try:
         from tqdm.auto import tqdm
     except ImportError:
@@ -127,7 +138,7 @@ def fit_progress(progress: bool | None, total_epochs: int) -> FitProgress:
     >>> fit_progress(False, 10).shown
     False
     """
-    return FitProgress(total_epochs, _tqdm() if wants_progress(progress) else None)
+    return FitProgress(total_epochs, progress_bar_class() if wants_progress(progress) else None)
 
 
 def epoch_progress(progress: bool | None, total_epochs: int) -> tuple[Callable | None, Callable[[], None]]:

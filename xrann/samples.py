@@ -151,8 +151,23 @@ def check_numeric(ds: xr.Dataset, name: Hashable, role: str) -> None:
         )
 
 
-def _is_auxiliary(ds: xr.Dataset) -> set[Hashable]:
-    """Variables that CF marks as cell measures or bounds of another variable."""
+def auxiliary_variables(ds: xr.Dataset) -> set[Hashable]:
+    """Variables that CF marks as cell measures or bounds of another variable.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+
+    Returns
+    -------
+    set of hashable
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"nee": ("x", [1.0], {"cell_measures": "area: cell_area"}), "cell_area": ("x", [1e9])})
+    >>> auxiliary_variables(ds) == {"cell_area"}
+    True
+    """
     auxiliary: set[Hashable] = set()
     for variable in ds.variables.values():
         measures = variable.attrs.get("cell_measures", "")
@@ -206,7 +221,7 @@ def select_variables(
     check_numeric(ds, target_name, "target")
     target_dims = set(ds[target_name].dims)
     if drivers is None:
-        auxiliary = _is_auxiliary(ds)
+        auxiliary = auxiliary_variables(ds)
         driver_names = [
             name
             for name, variable in ds.data_vars.items()

@@ -24,7 +24,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "install it with: pip install xrann[sklearn]"
     ) from error
 
-from .fitting import FitSettings, _split_fraction, train_core
+from .fitting import FitSettings, split_fraction, train_core
 from .scaling import ConstantFeatureWarning, MinMaxScaler
 
 __all__ = ["SigmoidNetRegressor"]
@@ -168,7 +168,7 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
         if self.validation_fraction is not None:
             if not isinstance(self.validation_fraction, (float, int)) or not 0 < self.validation_fraction < 1:
                 raise ValueError(f"validation_fraction={self.validation_fraction!r} must be a number in (0, 1), or None.")
-            train_index, validation_index = _split_fraction(X.shape[0], float(self.validation_fraction), rng)
+            train_index, validation_index = split_fraction(X.shape[0], float(self.validation_fraction), rng)
         else:
             train_index, validation_index = np.arange(X.shape[0]), np.empty(0, dtype=int)
         with warnings.catch_warnings():
