@@ -4,8 +4,9 @@ A lazily generated dataset with about 20 million valid samples (5 million with
 --quick; `common.lazy_synthetic_dataset`) is fitted with ``mode="batch"``,
 Adam, float32, on a cluster with one worker process of one thread and
 on one with two (alternately, twice each, best run of each kept). The scaled samples are persisted on the workers in the first
-epoch; the time per epoch after that (one gradient task per block, a tree
-sum, one update) is the median gap between epochs. Worker processes run
+epoch, spread evenly by samples over the worker threads; the time per epoch
+after that (one gradient task per worker thread over its shards, one task
+adding the parts in shard order, one update) is the median gap between epochs. Worker processes run
 BLAS single-threaded (dask's nanny sets OMP/OPENBLAS_NUM_THREADS=1).
 Target: two workers >= 1.6 x faster per epoch.
 

@@ -71,7 +71,7 @@ def test_a_worker_lost_mid_fit_does_not_lose_the_fit(lazy, local_fits, monkeypat
 
     Its persisted blocks are recomputed from their lineage elsewhere and the
     gradient tasks are retried; the fit ends with exactly the weights of an
-    undisturbed fit (the tree sum adds the same blocks in the same order).
+    undisturbed fit (the sum of the parts adds the same blocks in the same order).
     """
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", worker_dashboard_address=None

@@ -26,14 +26,16 @@ How a fit proceeds
      ``optimizer="irprop+"``) the gradient is summed over the streamed blocks
      and one update is made per epoch.
    * ``mode="batch"`` (distributed full batch): the scaled samples of the
-     blocks, merged into shards of about two million samples, are persisted
-     once where they were computed (on the workers of an active client, else
-     in this process), and each epoch one task per shard computes the partial
-     loss gradient there; partial gradients are summed in a tree and one
-     full-batch update (Adam, iRprop+, ...) is made. Shards depend on the data
-     only, so a fit gives the same weights on any cluster. Tasks
-     are pure and submitted with ``retries``, and persisted blocks keep their
-     lineage, so a lost worker costs recomputation, not the fit.
+     blocks, merged into shards of at least half a million samples, are
+     persisted once where they were computed (on the workers of an active
+     client, spread evenly by samples over the worker threads, else in this
+     process), and each epoch one task per worker thread (per shard locally)
+     computes the partial loss gradients of its shards there; one task adds
+     them in shard order and one full-batch update (Adam, iRprop+, ...) is
+     made. Shards depend on the data only, and are added in the same order
+     wherever they live, so a fit gives the same weights on any cluster.
+     Tasks are pure and submitted with ``retries``, and persisted blocks keep
+     their lineage, so a lost worker costs recomputation, not the fit.
 
 Validation
 ----------
@@ -107,9 +109,11 @@ MAX_BLOCK_BYTES_KEY = "xrann.max-block-bytes"
 DEFAULT_MAX_BLOCK_BYTES = 512 * 2**20
 #: retries of each task when a dask.distributed client runs the fit
 TASK_RETRIES = 3
-#: ``mode="batch"`` persists the blocks' samples merged into shards of about this many
-#: samples, so that an epoch is a few large gradient tasks rather than one per chunk
-SHARD_SAMPLES = 2_000_000
+#: ``mode="batch"`` persists the blocks' samples merged into shards of at least this many
+#: samples (whole blocks), so that small chunks make efficient gradient work; on a cluster
+#: each worker thread sums the gradients of its shards in one task per epoch, and shards
+#: small against a thread's share keep the threads' shares of samples even
+SHARD_SAMPLES = 500_000
 #: salts of the per-sample hashes: validation split, validation subsample
 _SPLIT_SALT, _SUBSAMPLE_SALT = 0x5EED5, 0xA11CE
 
@@ -601,14 +605,19 @@ def _workspace(sizes: tuple[int, ...], bias: bool, dtype: str) -> GradientWorksp
     return cache[key]
 
 
-def _block_gradient(block: BlockSamples, parameters: np.ndarray, sizes: tuple[int, ...], bias: bool, scale: float):
-    """``(training SSE, summed gradient, validation SSE)`` of one persisted block at ``parameters``."""
+def _block_gradient(
+    block: BlockSamples, parameters: np.ndarray, sizes: tuple[int, ...], bias: bool, scale: float, *more: BlockSamples
+) -> list[tuple[float, np.ndarray, float]]:
+    """``(training SSE, summed gradient, validation SSE)`` of each persisted block (``block``, then ``more``) at ``parameters``."""
     workspace = _workspace(sizes, bias, str(parameters.dtype))
     workspace.parameters[...] = parameters
-    gradient = np.zeros_like(parameters)
-    sse = workspace.accumulate(block.inputs, block.targets, scale, out=gradient) if len(block.targets) else 0.0
-    val_sse = workspace.sum_squared_error(block.val_inputs, block.val_targets) if len(block.val_targets) else 0.0
-    return sse, gradient, val_sse
+    parts = []
+    for shard in (block, *more):
+        gradient = np.zeros_like(parameters)
+        sse = workspace.accumulate(shard.inputs, shard.targets, scale, out=gradient) if len(shard.targets) else 0.0
+        val_sse = workspace.sum_squared_error(shard.val_inputs, shard.val_targets) if len(shard.val_targets) else 0.0
+        parts.append((sse, gradient, val_sse))
+    return parts
 
 
 def _concatenate_blocks(*blocks: BlockSamples) -> BlockSamples:
@@ -635,19 +644,32 @@ def _shards(sample_counts: np.ndarray, shard_samples: int) -> list[list[int]]:
     return shards
 
 
-def _add_parts(*parts):
-    sse = sum(part[0] for part in parts)
-    gradient = parts[0][1].copy()
-    for part in parts[1:]:
+def _add_parts(positions: Sequence[int], *groups: list) -> tuple[float, np.ndarray, float]:
+    """Sum the ``(sse, gradient, val_sse)`` parts of `_block_gradient` in shard order.
+
+    ``groups`` are lists of parts; ``positions`` gives the shard of each part,
+    in the order the groups list them. Adding in shard order, whichever
+    worker computed which shard, gives the same sums on any cluster.
+    """
+    parts = [part for group in groups for part in group]
+    ordered = [parts[i] for i in np.argsort(positions, kind="stable")]
+    gradient = ordered[0][1].copy()
+    for part in ordered[1:]:
         gradient += part[1]
-    return sse, gradient, sum(part[2] for part in parts)
+    return sum(part[0] for part in ordered), gradient, sum(part[2] for part in ordered)
 
 
-def _tree_sum(parts: list, fan_in: int = 8):
-    """Sum ``(sse, gradient, val_sse)`` delayed parts in a tree of ``fan_in``-way additions."""
-    while len(parts) > 1:
-        parts = [dask.delayed(_add_parts, pure=True)(*parts[i : i + fan_in]) for i in range(0, len(parts), fan_in)]
-    return parts[0]
+def _thread_groups(sample_counts: Sequence[int], threads: Mapping[str, int]) -> list[tuple[str, list[int]]]:
+    """Shards (positions) for each worker thread, balanced by samples: the largest shard goes to the least loaded.
+
+    Returns ``(worker address, positions)`` for every thread that has shards.
+    """
+    slots = [(address, [], [0]) for address in sorted(threads) for _ in range(max(int(threads[address]), 1))]
+    for position in sorted(range(len(sample_counts)), key=lambda p: (-int(sample_counts[p]), p)):
+        address, positions, load = min(slots, key=lambda slot: slot[2][0])
+        positions.append(position)
+        load[0] += int(sample_counts[position])
+    return [(address, sorted(positions)) for address, positions, _ in slots if positions]
 
 
 # ---------------------------------------------------------------------------
@@ -946,24 +968,54 @@ def _train_batch(core, plan: _Plan, options, optimizer, schedule, loss, n_train,
     statistics = plan.statistics
     n_validation = int(statistics[:, 3].sum())
     has_validation = n_validation > 0
+    samples = statistics[:, 2] + statistics[:, 3]
+    grouping = _shards(samples, SHARD_SAMPLES)
     shards = [
         dask.delayed(_concatenate_blocks, pure=True)(
             *[plan.task(_block_samples, position, keep_validation=1.0, **options) for position in shard]
         )
-        for shard in _shards(statistics[:, 2] + statistics[:, 3], SHARD_SAMPLES)
+        for shard in grouping
     ]
-    persisted = list(dask.persist(*shards))
+    client = _client()
     sizes, bias = core.sizes, options["bias"]
     scale = loss_scale(n_train, 1, loss)
+    if client is None:
+        persisted = list(dask.persist(*shards))
+        positions = list(range(len(persisted)))
+
+        def epoch_sums(parameters):
+            parts = [dask.delayed(_block_gradient, pure=True)(shard, parameters, sizes, bias, scale) for shard in persisted]
+            return _compute(dask.delayed(_add_parts, pure=True)(positions, *parts))[0]
+    else:
+        # Each worker thread is given shards of about equal samples in all, computes them where it
+        # will use them, and each epoch one task per thread sums its shards' gradients there: an
+        # epoch is a task per thread and one sum, submitted on futures without building a graph.
+        # Restrictions are loose, so a lost worker's shards and tasks are recomputed elsewhere.
+        threads = client.nthreads() or {None: 1}  # no worker up yet: one group, placed by the scheduler
+        groups = _thread_groups([int(sum(samples[p] for p in shard)) for shard in grouping], threads)
+        persisted, positions = [], []
+        for address, group in groups:
+            where = dict(workers=[address], allow_other_workers=True) if address is not None else {}
+            persisted.append(client.compute([shards[p] for p in group], retries=TASK_RETRIES, **where))
+            positions.extend(group)
+
+        def epoch_sums(parameters):
+            parts = [
+                client.submit(
+                    _block_gradient, *futures[:1], parameters, sizes, bias, scale, *futures[1:],
+                    retries=TASK_RETRIES, **(dict(workers=[address], allow_other_workers=True) if address is not None else {}),
+                )
+                for (address, _), futures in zip(groups, persisted)
+            ]
+            return client.submit(_add_parts, positions, *parts, retries=TASK_RETRIES).result()
+
     workspace = GradientWorkspace(sizes, bias=bias, dtype=options["dtype"])
     workspace.load(core)
     stopping = EarlyStopping(workspace.parameters, schedule.patience, has_validation, schedule.epochs)
     history = TrainingHistory()
     try:
         for epoch in range(schedule.epochs):
-            parameters = workspace.parameters.copy()
-            parts = [dask.delayed(_block_gradient, pure=True)(shard, parameters, sizes, bias, scale) for shard in persisted]
-            sse, gradient, val_sse = _compute(_tree_sum(parts))[0]
+            sse, gradient, val_sse = epoch_sums(workspace.parameters.copy())
             epoch_loss = sse / n_train if loss == "mse" else sse
             check_finite_loss(epoch_loss, epoch, optimizer.learning_rate)
             val_loss = val_sse / n_validation if has_validation else None
