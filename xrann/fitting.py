@@ -566,7 +566,10 @@ def _progress_callback(progress: bool | None, total_epochs: int):
 
 
 def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashable]:
-    """Find the model's drivers in ``ds`` by name, else by the CF standard_name they had.
+    """Find the model's drivers in ``ds`` by name, else by the CF standard_name they had, and check them.
+
+    Every function that applies a model to a Dataset (prediction, importance,
+    response curves) goes through here, so the checks are the same everywhere.
 
     Parameters
     ----------
@@ -583,6 +586,10 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     ------
     KeyError
         If any driver is missing; the message names all missing ones and what exists.
+    TypeError
+        A driver that is not numeric.
+    ValueError
+        A driver whose ``units`` differ from those the model was trained with.
 
     Examples
     --------
@@ -613,6 +620,9 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
             f"the model needs drivers {model.drivers} but {missing} are missing from the Dataset "
             f"(looked up by name and by CF standard_name); it has data variables {list(map(str, ds.data_vars))}."
         )
+    for driver in found:
+        check_numeric(ds, driver, "driver")
+    check_units(ds, found, {name_in_ds: model.driver_units[name] for name_in_ds, name in zip(found, model.drivers)})
     return found
 
 
@@ -724,9 +734,6 @@ def apply_to_grid(
     array([58., 34., 58.])
     """
     drivers = resolve_drivers_for_prediction(ds, model)
-    for driver in drivers:
-        check_numeric(ds, driver, "driver")
-    check_units(ds, drivers, {found: model.driver_units[known] for found, known in zip(drivers, model.drivers)})
     if any(ds[driver].chunks is not None for driver in drivers):
         from .streaming import align_chunks
 

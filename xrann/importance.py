@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .extrapolation import draw_valid_samples
-from .samples import check_units, resolve_variable
+from .samples import resolve_variable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -200,7 +200,6 @@ def driver_importance(
         max_samples = check_positive_int(max_samples, "max_samples")
     target = resolve_target(ds, model, "importance")
     drivers = resolve_drivers_for_prediction(ds, model)
-    check_units(ds, drivers, {found: model.driver_units[name] for found, name in zip(drivers, model.drivers)})
     sample_dims = tuple(ds[target].dims)
     names = list(drivers) + [target]
     work = ds

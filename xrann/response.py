@@ -18,7 +18,7 @@ import xarray as xr
 
 from .extrapolation import draw_valid_samples
 from .importance import check_positive_int
-from .samples import check_units, output_dims
+from .samples import output_dims
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -102,7 +102,6 @@ def response_curve(
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
     found = resolve_drivers_for_prediction(ds, model)
-    check_units(ds, found, {name_in_ds: model.driver_units[name] for name_in_ds, name in zip(found, model.drivers)})
     observed = draw_valid_samples(ds, found, output_dims(ds, found, model.sample_dims), max_samples=max_samples, seed=seed)
     if observed.shape[0] == 0:
         raise ValueError(
