@@ -1,7 +1,6 @@
 """fit / predict through the accessor: grids, coordinates, masks, validation, bad input."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 

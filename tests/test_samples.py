@@ -1,7 +1,6 @@
 """The xarray layer: variable lookup, broadcasting, masking, stacking, mapping back."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 

@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .samples import valid_sample_mask
-
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
     from .scaling import MinMaxScaler

@@ -7,7 +7,6 @@ This module joins the xarray layer (`xrann.samples`) to the numpy core
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,9 +18,9 @@ import xarray as xr
 from .linear import LinearMap
 from .model import Model
 from .network import LOSSES, WEIGHT_INITS, initialize, layer_sizes
-from .optimizers import OPTIMIZERS, make_optimizer
+from .optimizers import make_optimizer
+from .progress import epoch_progress
 from .samples import (
-    check_driver_dims,
     check_numeric,
     check_units,
     output_dims,
@@ -30,7 +29,6 @@ from .samples import (
     select_variables,
     selection_mask,
     stack_samples,
-    valid_sample_mask,
 )
 from .scaling import MinMaxScaler
 from .training import TrainingHistory, resolve_schedule, train
@@ -264,18 +262,10 @@ def split_fraction(n_samples: int, fraction: float, rng: np.random.Generator) ->
 def _resolve_mode(ds: xr.Dataset, names: Sequence[Hashable], mode: str | None) -> str:
     if mode is None:
         lazy = any(ds[name].chunks is not None for name in names)
-        return "stream" if lazy and _streaming_available() else "memory"
+        return "stream" if lazy else "memory"
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not known; choose one of {MODES} (or None to choose by the data).")
     return mode
-
-
-def _streaming_available() -> bool:
-    try:
-        from . import streaming  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def fit_dataset(
@@ -544,7 +534,7 @@ def train_core(
         return core, history, {}
     core = settings.initial_network(scaled_inputs.shape[1], scaled_targets.shape[1], rng)
     schedule, optimizer = settings.training_plan(scaled_inputs.shape[0], validation is not None)
-    callback, close = _progress_callback(progress, schedule.epochs)
+    callback, close = epoch_progress(progress, schedule.epochs)
     try:
         # overflow on the way to a diverged fit is reported by TrainingDivergedError, not by warnings
         with np.errstate(over="ignore", invalid="ignore"):
@@ -556,13 +546,6 @@ def train_core(
     finally:
         close()
     return core, history, settings.resolved(schedule, optimizer)
-
-
-def _progress_callback(progress: bool | None, total_epochs: int):
-    """A per-epoch callback and a closer; a progress bar when asked for or interactive."""
-    from .progress import epoch_progress
-
-    return epoch_progress(progress, total_epochs)
 
 
 def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashable]:
