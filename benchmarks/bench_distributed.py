@@ -32,7 +32,8 @@ def _gradient_work(repeats: int) -> float:
     """A fixed amount of single-threaded gradient work; returns its wall time."""
     from threadpoolctl import threadpool_limits
 
-    from xrann.network import GradientWorkspace, augment_inputs, initialize, loss_scale
+    from xrann.core.network import initialize, loss_scale
+from xrann.core.workspace import GradientWorkspace, augment_inputs
 
     rng = np.random.default_rng(0)
     workspace = GradientWorkspace((7, 4, 1), dtype="float32")

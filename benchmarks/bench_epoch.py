@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 from common import arguments, blas_description, median_time, report
 
-from xrann.network import initialize
-from xrann.optimizers import Adam
+from xrann.core.network import initialize
+from xrann.core.optimizers import Adam
 from xrann.training import Schedule, train
 
 

@@ -1,8 +1,8 @@
 """Full-batch gradient throughput of the numpy core: samples per second, float32, one thread.
 
-`xrann.network.GradientWorkspace.accumulate` (forward and backward over
+`xrann.core.network.GradientWorkspace.accumulate` (forward and backward over
 cache-sized blocks, preallocated buffers) against the plain
-`xrann.network.loss_and_gradients` on the same samples, for a 7-4-1 network.
+`xrann.core.network.loss_and_gradients` on the same samples, for a 7-4-1 network.
 BLAS is limited to one thread with threadpoolctl. Target: >= 30 million samples/s.
 """
 
@@ -12,7 +12,8 @@ import numpy as np
 from common import arguments, blas_description, median_time, report
 from threadpoolctl import threadpool_limits
 
-from xrann.network import GradientWorkspace, augment_inputs, initialize, loss_and_gradients, loss_scale
+from xrann.core.network import initialize, loss_and_gradients, loss_scale
+from xrann.core.workspace import GradientWorkspace, augment_inputs
 
 
 def main() -> None:

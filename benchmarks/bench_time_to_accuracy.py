@@ -20,9 +20,10 @@ import numpy as np
 from common import arguments, blas_description, report
 
 import xrann
-from xrann.network import GradientWorkspace, augment_inputs, initialize
-from xrann.optimizers import Adam
-from xrann.scaling import MinMaxScaler
+from xrann.core.network import initialize
+from xrann.core.workspace import GradientWorkspace, augment_inputs
+from xrann.core.optimizers import Adam
+from xrann.core.scaling import MinMaxScaler
 from xrann.training import minibatch_epoch
 
 DRIVERS = ["t2m", "swdown", "vpd", "soilm", "forest_fraction", "precip", "rh"]

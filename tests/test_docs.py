@@ -175,7 +175,7 @@ def test_public_object_has_numpydoc_docstring(qualified_name):
 
 def test_public_api_walk_finds_the_entry_points():
     assert {"xrann.accessor.AnnAccessor.fit", "xrann.accessor.AnnAccessor.predict", "xrann.model.open_model",
-            "xrann.model.Model.to_netcdf", "xrann.datasets.soil.soil_toy", "xrann.network.loss_and_gradients"} <= set(PUBLIC)
+            "xrann.model.Model.to_netcdf", "xrann.datasets.soil.soil_toy", "xrann.core.network.loss_and_gradients"} <= set(PUBLIC)
 
 
 def _api_page_entries() -> set[str]:

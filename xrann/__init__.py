@@ -10,15 +10,14 @@ Importing the package registers the ``.ann`` accessor on `xarray.Dataset`::
 from . import datasets, metrics
 from ._version import __version__
 from .accessor import AnnAccessor
-from .cells import cells_to_grid, grid_to_cells
+from .core.engine import ConvergenceWarning, TrainingDivergedError
 from .crossval import cross_validate
-from .ensemble import predict_ensemble
-from .extrapolation import extrapolation_flags
-from .fitting import fit_dataset, predict_dataset
+from .data.cells import cells_to_grid, grid_to_cells
+from .fit import fit_dataset
 from .importance import driver_importance
 from .model import Model, ModelFormatError, open_model
+from .predict import extrapolation_flags, predict_dataset, predict_ensemble
 from .response import response_curve
-from .training import TrainingDivergedError
 
 __all__ = [
     "__version__",
@@ -36,6 +35,7 @@ __all__ = [
     "Model",
     "ModelFormatError",
     "TrainingDivergedError",
+    "ConvergenceWarning",
     "datasets",
     "fit_dataset",
     "open_model",

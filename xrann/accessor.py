@@ -1,7 +1,7 @@
 """The ``.ann`` Dataset accessor: argument hand-off and delegation only.
 
 Importing `xrann` registers it, so every `xarray.Dataset` gains ``ds.ann``.
-All work happens in plain functions (`xrann.fitting`) that can be used and
+All work happens in plain functions (`xrann.fit`, `xrann.predict`, ...) that can be used and
 tested without the accessor.
 """
 
@@ -13,10 +13,11 @@ from typing import Any
 import xarray as xr
 
 from .evaluation import evaluate
-from .extrapolation import extrapolation_flags
-from .fitting import Validation, fit_dataset, predict_dataset
+from .fit import fit_dataset
+from .fit.settings import Validation
 from .importance import driver_importance
 from .model import Model
+from .predict import extrapolation_flags, predict_dataset
 from .response import RESPONSE_MAX_SAMPLES, response_curve
 
 __all__ = ["AnnAccessor"]
@@ -73,7 +74,7 @@ class AnnAccessor:
         target: Hashable,
         drivers: Sequence[Hashable] | None = None,
         *,
-        validation: Validation = None,
+        validation: Validation = "auto",
         mode: str | None = None,
         progress: bool | None = None,
         **settings: Any,
@@ -86,15 +87,16 @@ class AnnAccessor:
             Variable name or CF standard name.
         drivers : sequence of hashable, optional
             Names or CF standard names; ``None`` uses every numeric variable on the target's grid.
-        validation : float or mapping, optional
-            Fraction or ``{dim: labels}`` held out for early stopping.
+        validation : "auto", float, mapping or None, default "auto"
+            Samples held out to stop on: ``"auto"`` (10 % with at least 1,000
+            valid samples), a fraction, or ``{dim: labels}``; see `xrann.fit.fit_dataset`.
         mode : {"memory", "stream", "batch"}, optional
         progress : bool, optional
         **settings
-            ``hidden``, ``bias``, ``optimizer``, ``learning_rate``, ``epochs``,
-            ``batch_size``, ``patience``, ``seed``, ``dtype``, ``init``, ``loss``,
-            ``target_range``, ``method``; ``members`` and ``ensemble`` for an
-            ensemble (see `xrann.ensemble`).
+            ``hidden``, ``bias``, ``optimizer``, ``learning_rate``, ``optimizer_options``,
+            ``epochs``, ``batch_size``, ``patience``, ``tolerance``, ``seed``, ``dtype``,
+            ``init``, ``loss``, ``target_range``, ``method`` (see `xrann.fit.settings.FitSettings`);
+            ``members`` and ``ensemble`` for an ensemble (see `xrann.fit.ensemble`).
 
         Returns
         -------

@@ -21,12 +21,15 @@ from typing import Any
 
 import xarray as xr
 
+from . import plot
 from ._version import __version__
 from .evaluation import evaluate, find_cell_area, find_time_dim
-from .fitting import fit_dataset, predict_dataset
+from .core.engine import TrainingDivergedError
+from .data.variables import resolve_variable
+from .datasets.north_america import north_america_nee
+from .fit import fit_dataset
 from .model import Model, open_model
-from .samples import resolve_variable
-from .training import TrainingDivergedError
+from .predict import predict_dataset
 
 __all__ = ["main", "build_parser", "demo_table", "DEMO_DRIVERS", "DEMO_SETTINGS", "DEMO_VALIDATION_YEARS"]
 
@@ -289,8 +292,6 @@ def _draw_demo_figures(out: Path, ds: xr.Dataset, network: Model, predicted: xr.
     except ImportError:
         _say('      matplotlib is not installed, so no figures were drawn; install it with: python3 -m pip install "xrann[plot]"')
         return []
-    from . import plot
-
     held_out = ds["time"].dt.year.isin(DEMO_VALIDATION_YEARS)
     years = " and ".join(map(str, DEMO_VALIDATION_YEARS))
     observed = ds[network.target]
@@ -332,8 +333,6 @@ def _run_demo(out: Path | str = "xrann_demo", progress: bool | None = None) -> d
     dict of str to xarray.Dataset
         The held-out evaluation of the ``"network"`` and the ``"linear"`` baseline.
     """
-    from .datasets.north_america import north_america_nee
-
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,11 @@ import numpy as np
 import xarray as xr
 
 from .evaluation import area_weights, find_cell_area
-from .fitting import fit_dataset, predict_dataset
+from .core.progress import progress_bar_class, wants_progress
+from .data.variables import select_variables
+from .fit import fit_dataset
 from .metrics import scores
-from .progress import progress_bar_class, wants_progress
-from .samples import select_variables
+from .predict import predict_dataset
 
 __all__ = ["cross_validate", "fold_groups"]
 

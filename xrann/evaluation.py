@@ -30,10 +30,11 @@ import pandas as pd
 import xarray as xr
 from cf_xarray.utils import parse_cell_methods_attr
 
-from .fitting import predict_dataset
+from .data.selection import selection_mask
+from .data.variables import resolve_variable
 from .metrics import pearson_r, scores
 from .model import Model
-from .samples import resolve_variable, selection_mask
+from .predict import predict_dataset
 
 __all__ = [
     "evaluate",

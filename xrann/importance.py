@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .extrapolation import draw_valid_samples
-from .samples import resolve_variable
+from .data.extraction import draw_valid_samples
+from .data.variables import resolve_variable
+from .predict import resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -193,8 +194,6 @@ def driver_importance(
     >>> result["importance"].dims, result["importance"].attrs["units"]
     (('driver',), '1')
     """
-    from .fitting import resolve_drivers_for_prediction
-
     n_repeats = check_positive_int(n_repeats, "n_repeats")
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")

@@ -21,9 +21,12 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .linear import LinearMap
-from .network import SigmoidNetwork
-from .scaling import MinMaxScaler
+from .core.ensemble import EnsembleCore
+from .core.envelope import Envelope
+from .core.linear import LinearMap
+from .core.network import SigmoidNetwork
+from .core.scaling import MinMaxScaler
+from .repr import model_html, model_text
 
 __all__ = ["Model", "Core", "open_model", "ModelFormatError", "FORMAT_NAME", "FORMAT_VERSION", "CORES"]
 
@@ -238,13 +241,9 @@ class Model:
         return len(getattr(self.core, "members", [self.core]))
 
     def __repr__(self) -> str:
-        from .repr import model_text
-
         return model_text(self)
 
     def _repr_html_(self) -> str:
-        from .repr import model_html
-
         return model_html(self)
 
     # -- persistence ----------------------------------------------------
@@ -372,15 +371,11 @@ class Model:
             str(name)[len("core_") :]: model_ds[name].values for name in model_ds.data_vars if str(name).startswith("core_")
         }
         if "ensemble" in model_ds.attrs:
-            from .ensemble import EnsembleCore
-
             core = EnsembleCore.from_arrays(arrays, CORES[method], kind=str(model_ds.attrs["ensemble"]))
         else:
             core = CORES[method].from_arrays(arrays)
         envelope = None
         if "envelope_centroid" in model_ds:
-            from .extrapolation import Envelope
-
             envelope = Envelope(
                 model_ds["envelope_centroid"].values.astype(np.float64),
                 float(model_ds.attrs["envelope_reference_distance"]),

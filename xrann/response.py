@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from .extrapolation import draw_valid_samples
+from .data.extraction import draw_valid_samples
+from .data.grid import output_dims
 from .importance import check_positive_int
-from .samples import output_dims
+from .predict import resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -91,8 +92,6 @@ def response_curve(
     >>> response_curve(ds, model, ["soil_moisture", "grain_size"], n=3).shape
     (3, 3)
     """
-    from .fitting import resolve_drivers_for_prediction
-
     keys = [driver] if isinstance(driver, (str, bytes)) or not isinstance(driver, Sequence) else list(driver)
     chosen = [_model_driver(model, key) for key in keys]
     if not 1 <= len(chosen) <= 2 or len(set(chosen)) != len(chosen):

@@ -24,8 +24,10 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "install it with: pip install xrann[sklearn]"
     ) from error
 
-from .fitting import FitSettings, split_fraction, train_core
-from .scaling import ConstantFeatureWarning, MinMaxScaler
+from .core.arrays import ArraySource, random_split
+from .core.scaling import ConstantFeatureWarning, MinMaxScaler
+from .fit.settings import FitSettings
+from .fit.training import train_network
 
 __all__ = ["SigmoidNetRegressor"]
 
@@ -60,9 +62,9 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    network_ : xrann.network.SigmoidNetwork
+    network_ : xrann.core.network.SigmoidNetwork
         The fitted weights.
-    x_scaler_, y_scaler_ : xrann.scaling.MinMaxScaler
+    x_scaler_, y_scaler_ : xrann.core.scaling.MinMaxScaler
         Scaling learned from the training samples.
     loss_curve_ : list of float
         Training loss (scaled MSE) per epoch.
@@ -91,8 +93,9 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
         hidden: tuple[int, ...] = (4,),
         *,
         bias: bool = True,
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         learning_rate: float | None = None,
+        optimizer_options: dict | None = None,
         epochs: int | str = "auto",
         batch_size: int | str | None = "auto",
         patience: int | str | None = "auto",
@@ -107,6 +110,7 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
         self.bias = bias
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.optimizer_options = optimizer_options
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
@@ -130,6 +134,7 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         settings = FitSettings(
             hidden=self.hidden, bias=self.bias, optimizer=self.optimizer, learning_rate=self.learning_rate,
+            optimizer_options=self.optimizer_options,
             epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, seed=seed,
             dtype=self.dtype, init=self.init, loss=self.loss, target_range=tuple(self.target_range),
         )
@@ -168,7 +173,7 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
         if self.validation_fraction is not None:
             if not isinstance(self.validation_fraction, (float, int)) or not 0 < self.validation_fraction < 1:
                 raise ValueError(f"validation_fraction={self.validation_fraction!r} must be a number in (0, 1), or None.")
-            train_index, validation_index = split_fraction(X.shape[0], float(self.validation_fraction), rng)
+            train_index, validation_index = random_split(X.shape[0], float(self.validation_fraction), rng)
         else:
             train_index, validation_index = np.arange(X.shape[0]), np.empty(0, dtype=int)
         with warnings.catch_warnings():
@@ -178,12 +183,14 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
             self.y_scaler_ = MinMaxScaler.fit(targets[train_index], tuple(settings.target_range))
         scaled_x = self.x_scaler_.transform(X, dtype=settings.dtype)
         scaled_y = self.y_scaler_.transform(targets, dtype=settings.dtype)
-        validation = None
-        if validation_index.size:
-            validation = (scaled_x[validation_index], scaled_y[validation_index])
-        self.network_, history, _ = train_core(
-            scaled_x[train_index], scaled_y[train_index], settings, rng, validation=validation, progress=False
+        n_inputs, n_outputs = X.shape[1], targets.shape[1]
+        source = ArraySource(
+            settings.sizes(n_inputs, n_outputs), scaled_x[train_index], scaled_y[train_index],
+            scaled_x[validation_index], scaled_y[validation_index],
+            bias=settings.bias, dtype=settings.dtype, loss=settings.loss,
         )
+        resolved = settings.resolve(n_inputs, n_outputs, source.n_train, source.n_validation > 0)
+        self.network_, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=False)
         self.loss_curve_ = list(history.loss)
         self.validation_loss_curve_ = list(history.val_loss)
         self.best_epoch_ = int(history.best_epoch)

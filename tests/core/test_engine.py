@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xrann.network import initialize
-from xrann.optimizers import SGD, Adam, IRpropPlus
+from xrann.core.network import initialize
+from xrann.core.optimizers import SGD, Adam, IRpropPlus
 from xrann.training import Schedule, TrainingDivergedError, resolve_schedule, train
 
 

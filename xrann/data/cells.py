@@ -45,7 +45,7 @@ import xarray as xr
 from cf_xarray.criteria import coordinate_criteria as _CF_CRITERIA
 from cf_xarray.criteria import regex as _CF_NAME_PATTERNS
 
-from .samples import auxiliary_variables
+from .variables import auxiliary_variables
 
 __all__ = ["cells_to_grid", "grid_to_cells", "find_latitude_longitude"]
 

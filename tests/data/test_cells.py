@@ -1,4 +1,4 @@
-"""Tests for cell lists <-> regular grids (xrann.cells)."""
+"""Tests for cell lists <-> regular grids (xrann.data.cells)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import xrann
 from xrann import cells_to_grid, grid_to_cells
-from xrann.cells import GRID_ENCODING, find_latitude_longitude
+from xrann.data.cells import GRID_ENCODING, find_latitude_longitude
 from xrann.datasets import north_america_nee
 
 LAT_ATTRS = {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"}

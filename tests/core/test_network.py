@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xrann.network import (
+from xrann.core.network import (
     SigmoidNetwork,
     forward,
     initialize,

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import xrann
-from xrann.scaling import ConstantFeatureWarning
+from xrann.core.scaling import ConstantFeatureWarning
 
 
 def _r2(obs, pred):

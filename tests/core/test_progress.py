@@ -4,7 +4,7 @@ import pytest
 
 import xrann.streaming as streaming
 from tests.conftest import make_grid_dataset
-from xrann.progress import FitProgress, epoch_progress, fit_progress, wants_progress
+from xrann.core.progress import FitProgress, epoch_progress, fit_progress, wants_progress
 
 pytest.importorskip("tqdm")
 
@@ -74,7 +74,7 @@ def test_non_interactive_default_is_silent():
 
 def test_epoch_progress_callback_advances_one_bar(monkeypatch):
     RecordingBar.made = []
-    monkeypatch.setattr("xrann.progress.progress_bar_class", lambda: RecordingBar)
+    monkeypatch.setattr("xrann.core.progress.progress_bar_class", lambda: RecordingBar)
     callback, close = epoch_progress(True, 4)
     for epoch in range(4):
         callback(epoch, 0.5, None)

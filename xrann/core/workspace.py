@@ -1,394 +1,23 @@
-"""A fully connected sigmoid network in plain numpy.
+"""The training hot loop: a flat parameter vector and preallocated buffers for forward and backward passes (numpy).
 
-This module knows nothing of xarray or dask. A network is a list of weight
-matrices and (optionally) a list of bias vectors; the forward pass, the loss
-and the backward pass are separate functions over those lists, so optimisers
-and training loops can be swapped without touching the maths.
-
-Shapes follow the convention ``X @ W + b``: a layer mapping ``n_in`` to
-``n_out`` nodes has weights of shape ``(n_in, n_out)`` and a bias of shape
-``(n_out,)``. Every layer, hidden and output, uses the logistic sigmoid.
+`GradientWorkspace` computes losses, gradients and Gauss-Newton terms of a
+`xrann.core.network.SigmoidNetwork` over any number of samples, block by
+block, without allocating per batch. Every mode of training (arrays in
+memory, streamed blocks, shards on workers) computes its numbers here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = [
-    "SigmoidNetwork",
-    "sigmoid",
-    "layer_sizes",
-    "initialize",
-    "forward",
-    "mse_loss",
-    "loss_and_gradients",
-    "GradientWorkspace",
-    "augment_inputs",
-    "blocked_loss_and_gradients",
-    "loss_scale",
-    "WEIGHT_INITS",
-    "LOSSES",
-]
+from .network import DEFAULT_BLOCK_SIZE, SigmoidNetwork, initialize, loss_and_gradients, loss_scale
 
-WEIGHT_INITS = ("xavier", "uniform")
-LOSSES = ("mse", "sse")
-#: rows per forward/backward pass in full-batch gradients: the activations of a
-#: small network over this many samples stay in the CPU's L2 cache
-DEFAULT_BLOCK_SIZE = 8192
+__all__ = ["GradientWorkspace", "augment_inputs", "blocked_loss_and_gradients"]
 
-
-def sigmoid(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Logistic sigmoid ``1 / (1 + exp(-x))`` without overflow.
-
-    Uses the identity ``sigmoid(x) = 0.5 * (1 + tanh(x / 2))``, which is exact,
-    never overflows for large ``|x|`` and keeps the input's floating dtype.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Pre-activations.
-    out : numpy.ndarray, optional
-        Array to write the result into (may be ``values`` itself).
-
-    Returns
-    -------
-    numpy.ndarray
-        Activations in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
-    array([0. , 0.5, 1. ])
-    """
-    out = np.multiply(values, 0.5, out=out)
-    np.tanh(out, out=out)
-    out += 1.0
-    out *= 0.5
-    return out
-
-
-@dataclass
-class SigmoidNetwork:
-    """Weights and biases of a fully connected sigmoid network.
-
-    Parameters
-    ----------
-    weights : list of numpy.ndarray
-        One ``(n_in, n_out)`` matrix per layer, input layer first.
-    biases : list of numpy.ndarray or None
-        One ``(n_out,)`` vector per layer, or ``None`` for a network without
-        bias terms (the original teaching recipe).
-
-    Examples
-    --------
-    >>> net = initialize(layer_sizes(2, (4,), 1), rng=np.random.default_rng(0))
-    >>> [w.shape for w in net.weights]
-    [(2, 4), (4, 1)]
-    """
-
-    weights: list[np.ndarray]
-    biases: list[np.ndarray] | None = field(default=None)
-
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        """Number of nodes per layer, input and output included."""
-        return (self.weights[0].shape[0],) + tuple(w.shape[1] for w in self.weights)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """Floating dtype of the parameters."""
-        return self.weights[0].dtype
-
-    @property
-    def parameters(self) -> list[np.ndarray]:
-        """All trainable arrays, weights first then biases (views, not copies)."""
-        return list(self.weights) + (list(self.biases) if self.biases is not None else [])
-
-    def copy(self) -> "SigmoidNetwork":
-        """Return a deep copy of the parameters."""
-        return SigmoidNetwork(
-            [w.copy() for w in self.weights],
-            None if self.biases is None else [b.copy() for b in self.biases],
-        )
-
-    def set_parameters(self, values: Sequence[np.ndarray]) -> None:
-        """Overwrite every parameter in place with ``values`` (same order as `parameters`)."""
-        for target, value in zip(self.parameters, values, strict=True):
-            target[...] = value
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Output activations for scaled inputs of shape ``(n_samples, n_inputs)``.
-
-        Many samples are pushed through in cache-sized blocks (`GradientWorkspace.predict`);
-        the numbers are those of `forward`, in the dtype ``forward`` would give.
-        """
-        inputs = np.asarray(inputs)
-        if inputs.ndim != 2 or inputs.shape[0] < 2 * DEFAULT_BLOCK_SIZE:
-            return forward(self, inputs)[-1]
-        dtype = np.result_type(inputs.dtype, self.dtype)
-        workspace = GradientWorkspace(self.sizes, bias=self.biases is not None, dtype=dtype)
-        workspace.load(self)
-        return workspace.predict(inputs)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Parameters by name (``weight_0``, ..., ``bias_0``, ...) for storage."""
-        arrays = {f"weight_{i}": w for i, w in enumerate(self.weights)}
-        if self.biases is not None:
-            arrays.update({f"bias_{i}": b for i, b in enumerate(self.biases)})
-        return arrays
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "SigmoidNetwork":
-        """Rebuild a network from `to_arrays` output.
-
-        Examples
-        --------
-        >>> net = initialize((2, 3, 1), rng=np.random.default_rng(0))
-        >>> SigmoidNetwork.from_arrays(net.to_arrays()).sizes
-        (2, 3, 1)
-        """
-        n_layers = sum(1 for key in arrays if key.startswith("weight_"))
-        weights = [np.asarray(arrays[f"weight_{i}"]) for i in range(n_layers)]
-        biases = [np.asarray(arrays[f"bias_{i}"]) for i in range(n_layers)] if "bias_0" in arrays else None
-        return cls(weights, biases)
-
-
-def layer_sizes(n_inputs: int, hidden: Sequence[int], n_outputs: int = 1) -> tuple[int, ...]:
-    """Node counts of every layer, validated.
-
-    Parameters
-    ----------
-    n_inputs : int
-        Number of drivers.
-    hidden : sequence of int
-        Nodes per hidden layer, e.g. ``(4,)``.
-    n_outputs : int, default 1
-        Number of predicted variables.
-
-    Returns
-    -------
-    tuple of int
-
-    Raises
-    ------
-    ValueError
-        If any layer would have fewer than one node.
-
-    Examples
-    --------
-    >>> layer_sizes(3, (4,))
-    (3, 4, 1)
-    """
-    hidden = tuple(hidden)
-    if len(hidden) == 0:
-        raise ValueError(
-            "hidden=() gives a network without a hidden layer; pass at least one layer, e.g. hidden=(4,)."
-        )
-    sizes = (int(n_inputs),) + tuple(int(h) for h in hidden) + (int(n_outputs),)
-    if any(size < 1 for size in sizes):
-        raise ValueError(f"every layer needs at least one node; got layer sizes {sizes} from hidden={hidden}.")
-    return sizes
-
-
-def initialize(
-    sizes: Sequence[int],
-    *,
-    rng: np.random.Generator,
-    bias: bool = True,
-    init: str = "xavier",
-    dtype: np.dtype | str = "float64",
-) -> SigmoidNetwork:
-    """Draw initial weights for a network with the given layer sizes.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        Node counts, input layer first (see `layer_sizes`).
-    rng : numpy.random.Generator
-        Source of randomness; the same seed gives identical weights.
-    bias : bool, default True
-        Whether layers have bias terms (initialised to zero).
-    init : {"xavier", "uniform"}
-        ``"xavier"`` draws from ``U(-a, a)`` with ``a = sqrt(6 / (n_in + n_out))``
-        (Glorot and Bengio 2010, suited to sigmoid units). ``"uniform"`` draws
-        from ``U(0, 1)``, the original teaching recipe.
-    dtype : str or numpy.dtype, default "float64"
-
-    Returns
-    -------
-    SigmoidNetwork
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``init``.
-
-    Examples
-    --------
-    >>> net = initialize((2, 4, 1), rng=np.random.default_rng(0), init="uniform", bias=False)
-    >>> bool((net.weights[0] >= 0).all() and (net.weights[0] < 1).all()), net.biases
-    (True, None)
-    """
-    if init not in WEIGHT_INITS:
-        raise ValueError(f"init={init!r} is not known; choose one of {WEIGHT_INITS}.")
-    dtype = np.dtype(dtype)
-    weights = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        if init == "xavier":
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            drawn = rng.uniform(-limit, limit, size=(n_in, n_out))
-        else:
-            drawn = rng.random(size=(n_in, n_out))
-        weights.append(drawn.astype(dtype))
-    biases = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]] if bias else None
-    return SigmoidNetwork(weights, biases)
-
-
-def forward(network: SigmoidNetwork, inputs: np.ndarray) -> list[np.ndarray]:
-    """Activations of every layer, the inputs first and the output last.
-
-    Parameters
-    ----------
-    network : SigmoidNetwork
-    inputs : numpy.ndarray
-        Scaled drivers, shape ``(n_samples, n_inputs)``.
-
-    Returns
-    -------
-    list of numpy.ndarray
-        ``[inputs, hidden_1, ..., output]``.
-
-    Examples
-    --------
-    >>> net = initialize((2, 3, 1), rng=np.random.default_rng(0))
-    >>> [a.shape for a in forward(net, np.zeros((5, 2)))]
-    [(5, 2), (5, 3), (5, 1)]
-    """
-    activations = [inputs]
-    for index, weight in enumerate(network.weights):
-        pre_activation = activations[-1] @ weight
-        if network.biases is not None:
-            pre_activation += network.biases[index]
-        activations.append(sigmoid(pre_activation, out=pre_activation))
-    return activations
-
-
-def mse_loss(predicted: np.ndarray, observed: np.ndarray) -> float:
-    """Mean squared error over all samples and outputs.
-
-    Parameters
-    ----------
-    predicted, observed : numpy.ndarray
-        Arrays of the same shape.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> mse_loss(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
-    2.5
-    """
-    residual = predicted - observed
-    return float(np.mean(residual * residual))
-
-
-def loss_and_gradients(
-    network: SigmoidNetwork,
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    *,
-    loss: str = "mse",
-) -> tuple[float, list[np.ndarray]]:
-    """Loss and its gradient with respect to every parameter (backpropagation).
-
-    Parameters
-    ----------
-    network : SigmoidNetwork
-    inputs : numpy.ndarray
-        Scaled drivers, shape ``(n_samples, n_inputs)``.
-    targets : numpy.ndarray
-        Scaled targets, shape ``(n_samples, n_outputs)``.
-    loss : {"mse", "sse"}, default "mse"
-        ``"mse"`` is the mean of squared errors; ``"sse"`` their sum, which is
-        the loss of the original teaching recipe (its gradient grows with the
-        number of samples).
-
-    Returns
-    -------
-    loss_value : float
-    gradients : list of numpy.ndarray
-        Same order and shapes as ``network.parameters``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``loss``.
-
-    Examples
-    --------
-    >>> net = initialize((2, 3, 1), rng=np.random.default_rng(0))
-    >>> value, grads = loss_and_gradients(net, np.ones((4, 2)), np.zeros((4, 1)))
-    >>> [g.shape for g in grads]
-    [(2, 3), (3, 1), (3,), (1,)]
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not known; choose one of {LOSSES}.")
-    activations = forward(network, inputs)
-    output = activations[-1]
-    residual = output - targets
-    n_terms = residual.size if loss == "mse" else 1
-    loss_value = float(np.sum(residual * residual) / n_terms)
-
-    # delta = dLoss/d(pre-activation) of the current layer; sigmoid' = a (1 - a)
-    delta = residual * (2.0 / n_terms)
-    delta *= output * (1.0 - output)
-    n_layers = len(network.weights)
-    weight_gradients: list[np.ndarray] = [None] * n_layers  # type: ignore[list-item]
-    bias_gradients: list[np.ndarray] = [None] * n_layers  # type: ignore[list-item]
-    for layer in range(n_layers - 1, -1, -1):
-        weight_gradients[layer] = activations[layer].T @ delta
-        bias_gradients[layer] = delta.sum(axis=0)
-        if layer > 0:
-            previous = activations[layer]
-            delta = delta @ network.weights[layer].T
-            delta *= previous * (1.0 - previous)
-    gradients = weight_gradients + (bias_gradients if network.biases is not None else [])
-    return loss_value, gradients
-
-
-def loss_scale(n_samples: int, n_outputs: int, loss: str = "mse") -> float:
-    """Factor turning the residual into the loss gradient: ``2 / n_terms`` for MSE, ``2`` for SSE.
-
-    Parameters
-    ----------
-    n_samples : int
-        Samples the loss is averaged over (all of them for a full-batch gradient).
-    n_outputs : int
-        Output nodes.
-    loss : {"mse", "sse"}, default "mse"
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``loss``.
-
-    Examples
-    --------
-    >>> loss_scale(4, 1), loss_scale(4, 1, "sse")
-    (0.5, 2.0)
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not known; choose one of {LOSSES}.")
-    return 2.0 / (n_samples * n_outputs) if loss == "mse" else 2.0
+#: most float64 values in one chunk's Jacobian in `GradientWorkspace.gauss_newton` (8 MB)
+_JACOBIAN_ELEMENTS = 2**20
 
 
 def augment_inputs(inputs: np.ndarray, *, bias: bool = True, dtype: np.dtype | str | None = None) -> np.ndarray:
@@ -510,6 +139,7 @@ class GradientWorkspace:
         self._one = np.array(1.0, dtype=self.dtype)
         self._scale = np.array(1.0, dtype=self.dtype)
         self._scale_value = 1.0
+        self._gn_buffers: dict | None = None
 
     @staticmethod
     def _split(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
@@ -652,6 +282,142 @@ class GradientWorkspace:
             np.add(total, self.gradient, out=total)
         if out is None:
             self.gradient[...] = total
+        return sse
+
+    def gauss_newton(
+        self,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        scale: float,
+        jtj_out: np.ndarray,
+        jtr_out: np.ndarray,
+    ) -> float:
+        """Add the Gauss-Newton terms ``scale * J.T @ J`` and ``scale * J.T @ r`` of any number of samples.
+
+        ``r`` are the residuals (output minus target), one per (sample, output)
+        pair, and ``J`` their Jacobian with respect to `parameters` (columns in
+        the flat parameter layout). The Jacobian is built for one chunk of rows
+        at a time (at most `block_size` samples, fewer for large networks so a
+        chunk's Jacobian stays a few MB) and reduced with one ``J.T @ J`` matrix
+        product per chunk; an ``n x p`` Jacobian of all samples never exists.
+        Everything past the forward pass is float64, also for a float32
+        workspace.
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray
+            Augmented inputs ``(n, n_inputs + bias)`` (see `augment_inputs`).
+        targets : numpy.ndarray
+            ``(n, n_outputs)``.
+        scale : float
+            The factor ``c`` of the loss ``c * r @ r``: ``1 / n_terms`` for MSE
+            and ``1`` for SSE, i.e. *half* of `loss_scale`, for the whole
+            sample set the terms are meant for (which may span several calls).
+        jtj_out : numpy.ndarray
+            ``(p, p)`` float64 matrix the term ``scale * J.T @ J`` is added to.
+        jtr_out : numpy.ndarray
+            ``(p,)`` float64 vector the term ``scale * J.T @ r`` is added to.
+
+        Returns
+        -------
+        float
+            Sum of squared residuals over the ``n`` samples.
+
+        Raises
+        ------
+        ValueError
+            If ``jtj_out`` or ``jtr_out`` is not a float64 array of the right shape.
+
+        Examples
+        --------
+        The gradient of the loss is ``2 * c * J.T @ r``:
+
+        >>> net = initialize((2, 3, 1), rng=np.random.default_rng(0))
+        >>> workspace = GradientWorkspace(net.sizes, block_size=4)
+        >>> workspace.load(net)
+        >>> x, y = np.random.default_rng(1).random((10, 2)), np.zeros((10, 1))
+        >>> p = workspace.parameters.size
+        >>> jtj, jtr = np.zeros((p, p)), np.zeros(p)
+        >>> sse = workspace.gauss_newton(augment_inputs(x), y, 1 / 10, jtj, jtr)
+        >>> _ = workspace.accumulate(augment_inputs(x), y, loss_scale(10, 1))
+        >>> bool(np.allclose(2 * jtr, workspace.gradient)), bool(np.allclose(jtj, jtj.T))
+        (True, True)
+        """
+        n_parameters = self.parameters.size
+        if jtj_out.shape != (n_parameters, n_parameters) or jtj_out.dtype != np.float64:
+            raise ValueError(f"jtj_out must be a float64 array of shape {(n_parameters, n_parameters)}, got {jtj_out.dtype} {jtj_out.shape}.")
+        if jtr_out.shape != (n_parameters,) or jtr_out.dtype != np.float64:
+            raise ValueError(f"jtr_out must be a float64 array of shape {(n_parameters,)}, got {jtr_out.dtype} {jtr_out.shape}.")
+        buffers = self._gauss_newton_buffers()
+        chunk = buffers["rows"]
+        # float64 copies of the weights (without bias rows), to push the output derivatives back
+        weights = [w.astype(np.float64) for w in self._weights]
+        sse = 0.0
+        for start in range(0, inputs.shape[0], chunk):
+            rows = inputs[start : start + chunk]
+            sse += self._gauss_newton_chunk(rows, targets[start : start + chunk], scale, jtj_out, jtr_out, weights, buffers)
+        return sse
+
+    def _gauss_newton_buffers(self) -> dict:
+        """Float64 buffers for `gauss_newton`, allocated on first use and kept."""
+        if self._gn_buffers is None:
+            n_parameters, n_outputs = self.parameters.size, self.sizes[-1]
+            # a chunk's Jacobian holds at most ~2**20 float64 values (8 MB): enough columns for an efficient matrix product
+            rows = max(1, min(self.block_size, _JACOBIAN_ELEMENTS // (n_outputs * n_parameters)))
+            self._gn_buffers = {
+                "rows": rows,
+                # the Jacobian transposed, features first like the activations: (parameter, output, sample)
+                "jacobian": np.empty((n_parameters, n_outputs, rows)),
+                "residual": np.empty((n_outputs, rows)),
+                # derivative of each output w.r.t. each pre-activation of a layer, (node, output, sample)
+                "derivatives": [np.empty((n, n_outputs, rows)) for n in self.sizes[1:]],
+                "slopes": [np.empty((n, rows)) for n in self.sizes[1:]],
+            }
+        return self._gn_buffers
+
+    def _gauss_newton_chunk(self, inputs, targets, scale, jtj_out, jtr_out, weights, buffers) -> float:
+        n_rows, n_outputs = inputs.shape[0], self.sizes[-1]
+        n_parameters = self.parameters.size
+        output = self._forward(inputs, n_rows)  # (n_outputs, n_rows)
+        activations, nodes_only = self._views(n_rows)[:2]
+        # views of the buffers for n_rows samples, contiguous: (parameter, output, sample) with sample fastest
+        jacobian = buffers["jacobian"].reshape(-1)[: n_parameters * n_outputs * n_rows].reshape(n_parameters, n_outputs, n_rows)
+        residual = buffers["residual"].reshape(-1)[: n_outputs * n_rows].reshape(n_outputs, n_rows)
+        np.subtract(output, targets.T, out=residual)
+        sse = float(np.vdot(residual, residual))
+        # the output layer: output k depends only on its own node; sigmoid' = a (1 - a)
+        slope = buffers["slopes"][-1].reshape(-1)[: n_outputs * n_rows].reshape(n_outputs, n_rows)
+        np.subtract(1.0, output, out=slope)
+        np.multiply(slope, output, out=slope)
+        derivative = buffers["derivatives"][-1].reshape(-1)[: n_outputs * n_outputs * n_rows].reshape(n_outputs, n_outputs, n_rows)
+        derivative[...] = 0.0
+        for k in range(n_outputs):
+            derivative[k, k] = slope[k]
+        offset = n_parameters
+        for index in range(len(self._layers) - 1, -1, -1):
+            rows, cols = self._layers[index].shape
+            offset -= rows * cols
+            below = inputs.T if index == 0 else activations[index - 1]  # the layer's augmented input, (rows, n_rows)
+            # J[(i, j), k, s] = below[i, s] * derivative[j, k, s]: one broadcast product into contiguous memory
+            block = jacobian[offset : offset + rows * cols].reshape(rows, cols, n_outputs, n_rows)
+            np.multiply(below[:, None, None, :], derivative[None, :, :, :], out=block)
+            if index > 0:
+                n_below = rows - self.bias
+                derivative_below = buffers["derivatives"][index - 1].reshape(-1)[: n_below * n_outputs * n_rows]
+                derivative_below = derivative_below.reshape(n_below, n_outputs, n_rows)
+                np.matmul(weights[index], derivative.reshape(cols, n_outputs * n_rows), out=derivative_below.reshape(n_below, -1))
+                hidden = nodes_only[index - 1]
+                slope = buffers["slopes"][index - 1].reshape(-1)[: n_below * n_rows].reshape(n_below, n_rows)
+                np.subtract(1.0, hidden, out=slope)
+                np.multiply(slope, hidden, out=slope)
+                np.multiply(derivative_below, slope[:, None, :], out=derivative_below)
+                derivative = derivative_below
+        flat = jacobian.reshape(n_parameters, n_outputs * n_rows)
+        # `flat @ flat.T` of one array with itself: numpy calls BLAS syrk (half the work of a general product)
+        product = flat @ flat.T
+        product *= scale
+        jtj_out += product
+        jtr_out += scale * (flat @ residual.reshape(-1))
         return sse
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

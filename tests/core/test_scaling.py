@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from xrann.scaling import ConstantFeatureWarning, MinMaxScaler, _is_constant
+from xrann.core.scaling import ConstantFeatureWarning, MinMaxScaler, _is_constant
 
 
 def test_maps_training_range_onto_feature_range():

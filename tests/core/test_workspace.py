@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xrann.network import (
+from xrann.core.network import (
     GradientWorkspace,
     augment_inputs,
     blocked_loss_and_gradients,
@@ -11,7 +11,7 @@ from xrann.network import (
     loss_and_gradients,
     loss_scale,
 )
-from xrann.optimizers import OPTIMIZERS, Adam, make_optimizer
+from xrann.core.optimizers import OPTIMIZERS, Adam, make_optimizer
 from xrann.training import EarlyStopping, Schedule, TrainingHistory, minibatch_epoch, train
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xrann.optimizers import SGD, Adam, IRpropPlus, Momentum, make_optimizer
+from xrann.core.optimizers import SGD, Adam, IRpropPlus, Momentum, make_optimizer
 
 
 def _minimise(optimizer, steps=500):

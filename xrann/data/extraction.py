@@ -1,0 +1,298 @@
+"""The one place that turns a block of the grid into samples: validity, the validation split, scaling.
+
+A grid point is a *valid sample* when the target and every driver are finite
+there (`finite_rows`). Every use of samples goes through here: the statistics
+pass of a fit (counts and training extremes per block), the scaled training
+and validation matrices of a block (written once, in the training dtype,
+with the bias column), and seeded draws of valid points for the envelope,
+importance and response curves. The functions are pure and run in dask
+tasks, possibly on workers; numpy-backed input is a single block.
+
+Validation
+----------
+A ``{dim: labels}`` selection holds out exactly those samples. A fraction
+``validation=0.2`` is drawn per sample from a hash of the sample's position
+in the full grid (`xrann.core.hashing`) and the seed, so it is the same
+whatever the chunking, in every mode, and whichever worker computes the
+block; the number of validation samples is therefore close to, not exactly,
+20 %.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import dask
+import numpy as np
+import xarray as xr
+
+from ..core.hashing import SUBSAMPLE_SALT, point_hashes, validation_fraction_mask
+from ..core.scaling import MinMaxScaler
+from .blocks import block_grid, release_freed_memory
+
+__all__ = [
+    "finite_rows",
+    "SplitRule",
+    "BlockSamples",
+    "block_statistics",
+    "block_samples",
+    "draw_valid_samples",
+    "concatenate_blocks",
+]
+
+
+def finite_rows(matrix: np.ndarray) -> np.ndarray:
+    """Which rows of a ``(n, n_columns)`` matrix are finite in every column (integer columns always are).
+
+    Examples
+    --------
+    >>> finite_rows(np.array([[1.0, 2.0], [np.nan, 1.0], [1.0, np.inf]])).tolist()
+    [True, False, False]
+    """
+    if matrix.dtype.kind not in "fc":
+        return np.ones(matrix.shape[0], dtype=bool)
+    return np.isfinite(matrix).all(axis=1)
+
+
+def _valid_points(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Flat mask of the points where every (broadcast) array is finite."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    valid = np.ones(shape, dtype=bool)
+    for values in arrays:
+        values = np.asarray(values)
+        if values.dtype.kind in "fc":
+            valid &= np.isfinite(values)
+    return valid.reshape(-1)
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """How a block's valid samples divide into training and validation."""
+
+    grid_shape: tuple[int, ...]
+    fraction: float | None
+    seed: int
+
+
+def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule):
+    """Flat masks of a block: valid samples, and validation among the grid points (or None)."""
+    shape = arrays[0].shape
+    valid = _valid_points(arrays[: 1 + n_drivers])
+    if has_holdout:
+        held_out = np.asarray(arrays[1 + n_drivers], dtype=bool).reshape(-1)
+    elif rule.fraction is not None:
+        held_out = validation_fraction_mask(starts, shape, rule.grid_shape, rule.fraction, rule.seed)
+    else:
+        held_out = None
+    return valid, held_out
+
+
+def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule) -> np.ndarray:
+    """``[grid points, valid, training, validation, minima..., maxima...]`` of one block (minima over training samples)."""
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
+    training = valid if held_out is None else valid & ~held_out
+    n_variables = 1 + n_drivers
+    result = np.empty(4 + 2 * n_variables)
+    result[0] = valid.size
+    result[1] = np.count_nonzero(valid)
+    result[2] = np.count_nonzero(training)
+    result[3] = result[1] - result[2]
+    training = training.reshape(arrays[0].shape)
+    for column, values in enumerate(arrays[:n_variables]):
+        # reductions with where= read broadcast (static) blocks without materialising them;
+        # integer and boolean blocks need initial values of their own type (np.inf does not fit)
+        values = np.asarray(values)
+        if values.dtype.kind in "iub":
+            values = values.astype(np.float64) if values.dtype.kind == "b" else values
+            low, high = (np.iinfo(values.dtype).max, np.iinfo(values.dtype).min) if values.dtype.kind in "iu" else (np.inf, -np.inf)
+        else:
+            low, high = np.inf, -np.inf
+        result[4 + column] = np.min(values, where=training, initial=low) if training.any() else np.inf
+        result[4 + n_variables + column] = np.max(values, where=training, initial=high) if training.any() else -np.inf
+    release_freed_memory()  # of the blocks done before this one
+    return result
+
+
+@dataclass
+class BlockSamples:
+    """Scaled samples of one block.
+
+    Attributes
+    ----------
+    inputs : numpy.ndarray
+        Augmented scaled drivers of the training samples ``(n, n_drivers + bias)``.
+    targets : numpy.ndarray
+        Scaled targets ``(n, 1)``.
+    val_inputs, val_targets : numpy.ndarray
+        The same for the block's validation samples (possibly none).
+
+    Examples
+    --------
+    >>> empty = np.empty((0, 1))
+    >>> BlockSamples(np.ones((2, 3)), np.ones((2, 1)), empty, empty).nbytes
+    64
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    val_inputs: np.ndarray
+    val_targets: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the four arrays."""
+        return sum(a.nbytes for a in (self.inputs, self.targets, self.val_inputs, self.val_targets))
+
+
+def _column_scaler(scaler: MinMaxScaler, column: int) -> MinMaxScaler:
+    return MinMaxScaler(scaler.minimum[column : column + 1], scaler.maximum[column : column + 1], scaler.feature_range)
+
+
+def _scaled_rows(columns, rows: np.ndarray, scalers, dtype, bias: bool) -> np.ndarray:
+    """Matrix of the selected rows of each column, each scaled, plus a ones column when ``bias``."""
+    n_rows = int(np.count_nonzero(rows))
+    matrix = np.empty((n_rows, len(columns) + bias), dtype=dtype)
+    for j, (values, scaler) in enumerate(zip(columns, scalers)):
+        picked = values[rows.reshape(values.shape)]
+        matrix[:, j] = scaler.transform(picked[:, None], dtype=dtype)[:, 0]
+    if bias:
+        matrix[:, -1] = 1.0
+    return matrix
+
+
+def block_samples(
+    *arrays,
+    n_drivers: int,
+    has_holdout: bool,
+    starts,
+    rule: SplitRule,
+    driver_scaler: MinMaxScaler,
+    target_scaler: MinMaxScaler,
+    dtype: str,
+    bias: bool,
+    keep_validation: float,
+) -> BlockSamples:
+    """The scaled training and (a ``keep_validation`` share of the) validation samples of one block."""
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
+    drivers = arrays[1 : 1 + n_drivers]
+    driver_scalers = [_column_scaler(driver_scaler, j) for j in range(n_drivers)]
+    if held_out is None:
+        training, validation = valid, np.zeros_like(valid)
+    else:
+        training, validation = valid & ~held_out, valid & held_out
+        if keep_validation <= 0:
+            validation[...] = False
+        elif keep_validation < 1 and validation.any():
+            kept = point_hashes(starts, arrays[0].shape, rule.grid_shape, rule.seed, SUBSAMPLE_SALT)
+            validation &= kept < keep_validation
+    pieces = []
+    for rows in (training, validation):
+        pieces.append(_scaled_rows(drivers, rows, driver_scalers, dtype, bias))
+        pieces.append(_scaled_rows([arrays[0]], rows, [target_scaler], dtype, False))
+    return BlockSamples(*pieces)
+
+
+def concatenate_blocks(*blocks: BlockSamples) -> BlockSamples:
+    """One shard of samples from several blocks."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return BlockSamples(*(np.concatenate(arrays) for arrays in zip(*(vars(block).values() for block in blocks))))
+
+
+def draw_valid_samples(
+    ds: xr.Dataset,
+    names: Sequence[Hashable],
+    sample_dims: Sequence[Hashable],
+    *,
+    max_samples: int | None,
+    seed: int,
+    exclude: xr.DataArray | None = None,
+) -> np.ndarray:
+    """Values of ``names`` at (at most ``max_samples``) random grid points where all are finite.
+
+    Works block by block on the chunk grid of the first variable (one block for
+    numpy-backed data), so memory is bounded by a block and by the draw, not by
+    the Dataset. Each grid point gets a seeded hash of its place in the full grid
+    and the draw keeps the ``max_samples`` valid points with the smallest hashes:
+    a uniform random draw that is the same for numpy- and dask-backed data and
+    for any chunking. Points come back in grid (C) order.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    names : sequence of hashable
+        Resolved variable names; the columns of the result.
+    sample_dims : sequence of hashable
+        Dims spanning the samples (static maps are broadcast over the others).
+    max_samples : int or None
+        ``None`` takes every valid point.
+    seed : int
+        Seeds the draw.
+    exclude : xarray.DataArray, optional
+        Boolean mask on ``sample_dims``; points where it is ``True`` are never drawn.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_drawn, len(names))`` float64.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"a": ("x", [1.0, np.nan, 3.0, 4.0]), "b": ("x", [5.0, 6.0, 7.0, 8.0])})
+    >>> draw_valid_samples(ds, ["a", "b"], ("x",), max_samples=None, seed=0).tolist()
+    [[1.0, 5.0], [3.0, 7.0], [4.0, 8.0]]
+    >>> draw_valid_samples(ds, ["a", "b"], ("x",), max_samples=2, seed=0).shape
+    (2, 2)
+    """
+    names = list(names)
+    grid = block_grid(ds, names[0], names[1:], sample_dims, holdout=exclude)
+    tasks = [
+        dask.delayed(_draw_from_block)(
+            *[array.blocks[index] for array in grid.arrays],
+            starts=grid.block_starts(index), grid_shape=grid.shape, n_columns=len(names),
+            has_exclude=exclude is not None, max_samples=max_samples, seed=seed,
+        )
+        for index in grid.block_indices()
+    ]
+    # numpy-backed input is drawn in this thread, never shipped to a user's global scheduler or cluster
+    scheduler = None if any(ds[name].chunks is not None for name in names) else "sync"
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # a few blocks at a time, merging as we go: memory holds a few blocks and the draw
+    for start in range(0, len(tasks), DRAW_BLOCKS_AT_ONCE):
+        parts = list(dask.compute(*tasks[start : start + DRAW_BLOCKS_AT_ONCE], scheduler=scheduler))
+        if kept is not None:
+            parts.insert(0, kept)
+        kept = _smallest_hashes(
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]), max_samples,
+        )
+    order = np.argsort(kept[0], kind="stable")
+    return kept[2][order]
+
+
+#: blocks computed together by `draw_valid_samples` before their draws are merged
+DRAW_BLOCKS_AT_ONCE = 8
+
+
+def _smallest_hashes(flat, hashes, rows, max_samples):
+    """Keep the ``max_samples`` entries with the smallest hashes (all when ``None``)."""
+    if max_samples is None or flat.size <= max_samples:
+        return flat, hashes, rows
+    keep = np.argpartition(hashes, max_samples - 1)[:max_samples]
+    return flat[keep], hashes[keep], rows[keep]
+
+
+def _draw_from_block(*blocks, starts, grid_shape, n_columns, has_exclude, max_samples, seed):
+    """Flat grid indices, hashes and values of the drawn valid points of one block."""
+    columns = np.stack([np.asarray(block, dtype=np.float64).reshape(-1) for block in blocks[:n_columns]], axis=1)
+    valid = _valid_points(blocks[:n_columns])
+    if has_exclude:
+        valid &= ~np.asarray(blocks[n_columns], dtype=bool).reshape(-1)
+    shape = np.shape(blocks[0])
+    hashes = point_hashes(starts, shape, grid_shape, seed)
+    flat = np.flatnonzero(valid)
+    strides = np.cumprod((1,) + tuple(grid_shape[::-1]))[:-1][::-1]
+    positions = np.unravel_index(flat, shape)
+    global_flat = sum((np.asarray(p) + s) * stride for p, s, stride in zip(positions, starts, strides))
+    return _smallest_hashes(np.asarray(global_flat, dtype=np.int64), hashes[flat], columns[flat], max_samples)

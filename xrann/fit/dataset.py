@@ -1,0 +1,238 @@
+"""`fit_dataset`: settings checked, variables found, the data pass, one mode's gradient source, the engine, the `Model`.
+
+Memory mode (`xrann.fit.memory`), stream mode (`xrann.fit.stream`) and
+batch mode (`xrann.fit.batch`) differ only in where the samples are; they
+share the data pass (`xrann.fit.plan`), the resolved settings
+(`xrann.fit.settings`) and the training step (`xrann.fit.training`), so the
+same data and settings train the same way in every mode.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..data.selection import selection_mask
+from ..data.variables import select_variables
+from ..model import Model
+from .batch import ShardSource
+from .envelope import fit_envelope
+from .history import history_to_dataset
+from .memory import fit_in_memory
+from .plan import SamplePlan, plan_samples
+from .settings import (
+    AUTO_VALIDATION_FRACTION,
+    AUTO_VALIDATION_MIN_SAMPLES,
+    MODES,
+    FitResult,
+    FitSettings,
+    Validation,
+    check_ensemble_arguments,
+    check_validation_argument,
+    describe_validation,
+)
+from .stream import StreamSource
+from .training import train_network, warn_if_not_converged
+
+__all__ = ["fit_dataset"]
+
+
+def _attrs_of(variable: xr.DataArray) -> dict[str, str]:
+    return {key: str(variable.attrs[key]) for key in ("units", "standard_name", "long_name") if key in variable.attrs}
+
+
+def _resolve_mode(ds: xr.Dataset, names: Sequence[Hashable], mode: str | None) -> str:
+    if mode is None:
+        lazy = any(ds[name].chunks is not None for name in names)
+        return "stream" if lazy else "memory"
+    return mode
+
+
+def _fit_lazy(plan: SamplePlan, settings: FitSettings, rng: np.random.Generator, mode: str, progress: bool | None) -> FitResult:
+    n_inputs = plan.grid.n_drivers
+    sizes = settings.sizes(n_inputs, 1)
+    resolved = settings.resolve(n_inputs, 1, plan.n_train, plan.n_validation > 0)
+    options = dict(bias=settings.bias, dtype=settings.dtype, loss=settings.loss)
+    if mode == "stream":
+        source = StreamSource(plan, sizes, **options)
+        network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+    else:
+        if resolved.batch_size is not None:
+            raise ValueError(
+                f"mode='batch' trains on full-batch steps, but batch_size={settings.batch_size!r} was given; "
+                "drop batch_size (or pass batch_size=None), or use mode='stream' for mini-batches."
+            )
+        with ShardSource(plan, sizes, **options) as source:
+            network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+    return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
+
+
+def fit_dataset(
+    ds: xr.Dataset,
+    target: Hashable,
+    drivers: Sequence[Hashable] | None = None,
+    *,
+    validation: Validation = "auto",
+    mode: str | None = None,
+    progress: bool | None = None,
+    members: int | None = None,
+    ensemble: str = "bootstrap",
+    **settings: Any,
+) -> Model:
+    """Train a model that predicts ``target`` from ``drivers`` on every valid grid point of ``ds``.
+
+    With only ``seed=`` given, the fit trains until it has converged: see
+    `xrann.fit.settings` for what every ``"auto"`` resolves to.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Never modified.
+    target : hashable
+        Variable name or CF standard name of the variable to predict. Its dims
+        are the sample dims.
+    drivers : sequence of hashable, optional
+        Variable names or CF standard names; ``None`` uses every numeric
+        variable on the target's grid except the target (static maps included).
+    validation : "auto", float, mapping or None, default "auto"
+        Samples held out to stop on: ``"auto"`` (10 % drawn per grid point
+        with at least 1,000 valid samples, else none), a fraction (drawn per
+        grid point by a seeded hash, the same in every mode and chunking), or
+        a selection ``{dim: labels}`` such as ``{"time": [2007, 2015]}``
+        (years of a datetime dim), ``{"time": slice("2015-01", "2015-12")}``;
+        ``None`` trains on every sample and stops on the training loss.
+    mode : {"memory", "stream", "batch"}, optional
+        Where the samples are while training: in memory; streamed block by
+        block from a dask-backed Dataset; or persisted as shards on the
+        dask.distributed workers, which compute every full-batch step. ``None``
+        picks "memory" for numpy-backed and "stream" for dask-backed input.
+    progress : bool, optional
+        Show a progress bar; ``None`` shows one only in interactive sessions.
+    members : int, optional
+        Train an ensemble of this many members instead of one network (see
+        `xrann.fit.ensemble`); the training samples are then loaded into memory.
+    ensemble : {"bootstrap", "folds"}, default "bootstrap"
+        How members differ besides their seed: a bootstrap resample each, or
+        one left-out fold each of ``members`` cross-validation folds.
+    **settings
+        See `FitSettings` (``hidden``, ``bias``, ``optimizer``,
+        ``learning_rate``, ``optimizer_options``, ``epochs``, ``batch_size``,
+        ``patience``, ``tolerance``, ``seed``, ``dtype``, ``init``, ``loss``,
+        ``target_range``, ``method``).
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    KeyError
+        Unknown target or driver.
+    ValueError
+        Bad settings, a network too large for the optimiser, driver dims the
+        target lacks, no valid samples, a validation split that leaves either
+        side empty.
+    TypeError
+        Non-numeric variables or unknown settings.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Training ended at its epoch limit while the loss was still improving.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> ds = xrann.datasets.soil_toy()
+    >>> model = fit_dataset(ds, "co2_flux", ["soil_moisture", "grain_size"], seed=0)
+    >>> model.sample_counts["training"], model.hyperparameters["resolved_optimizer"]
+    (3, 'lm')
+    """
+    known = set(FitSettings.__dataclass_fields__)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"fit() got unknown settings {unknown}; known settings are {sorted(known)}.")
+    fit_settings = FitSettings(**settings)
+    fit_settings.validate()
+    check_validation_argument(validation)
+    if members is not None:
+        check_ensemble_arguments(members, ensemble)
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not known; choose one of {MODES} (or None to choose by the data).")
+    in_memory_only = "members=" if members is not None else "method='linear'" if fit_settings.method == "linear" else None
+    if mode in ("stream", "batch") and in_memory_only:
+        raise ValueError(
+            f"mode={mode!r} is not available with {in_memory_only}: it trains on samples loaded into memory. "
+            "Pass mode=None or mode='memory' (or fit a single network to stream the data)."
+        )
+    if settings.get("patience") not in (None, "auto") and validation is None:
+        warnings.warn(
+            f"patience={settings['patience']} has no effect on the validation loss without a validation set; "
+            "it stops on the training loss instead. Pass validation= (a fraction or a selection such as "
+            "{'time': [2015]}) to stop on held-out samples.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    target_name, driver_names = select_variables(ds, target, drivers)
+    sample_dims = tuple(ds[target_name].dims)
+    if fit_settings.method == "ann":
+        fit_settings.choose_optimizer(len(driver_names), 1)  # a network too large for the optimiser fails before data is read
+    names = list(driver_names) + [target_name]
+    resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
+    holdout = selection_mask(ds, validation, sample_dims) if isinstance(validation, Mapping) else None
+    fraction = None
+    if validation == "auto":
+        n_points = int(np.prod([ds.sizes[dim] for dim in sample_dims]))
+        fraction = AUTO_VALIDATION_FRACTION if n_points >= AUTO_VALIDATION_MIN_SAMPLES else None
+    elif isinstance(validation, (int, float)):
+        fraction = float(validation)
+    plan_options = dict(
+        holdout=holdout, validation=validation, seed=fit_settings.seed, target_range=fit_settings.target_range
+    )
+    plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=fraction, **plan_options)
+    if validation == "auto" and fraction is not None and plan.counts["grid_points"] - plan.counts["dropped"] < AUTO_VALIDATION_MIN_SAMPLES:
+        fraction = None  # too few valid samples to hold some out
+        plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=None, **plan_options)
+    rng = np.random.default_rng(fit_settings.seed)
+
+    if resolved_mode == "memory":
+        result = fit_in_memory(plan, fit_settings, rng, progress=progress, members=members, ensemble=ensemble)
+    else:
+        result = _fit_lazy(plan, fit_settings, rng, resolved_mode, progress)
+    if result.resolved is not None and members is None:
+        warn_if_not_converged(result.history, result.resolved, stacklevel=4)
+
+    hyperparameters = fit_settings.as_dict()
+    if result.resolved is not None:
+        hyperparameters.update(result.resolved.as_hyperparameters())
+    hyperparameters["mode"] = resolved_mode
+    hyperparameters["validation"] = describe_validation(validation)
+    hyperparameters["resolved_validation_fraction"] = fraction
+    if members is not None:
+        hyperparameters.update(members=int(members), ensemble=ensemble)
+    exclude = holdout
+    envelope = fit_envelope(
+        ds, driver_names, target_name, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=exclude
+    )
+    history = result.history if isinstance(result.history, xr.Dataset) else history_to_dataset(result.history)
+    return Model(
+        core=result.core,
+        driver_scaler=result.driver_scaler,
+        target_scaler=result.target_scaler,
+        target=str(target_name),
+        drivers=[str(name) for name in driver_names],
+        sample_dims=tuple(str(d) for d in sample_dims),
+        driver_attrs={str(name): _attrs_of(ds[name]) for name in driver_names},
+        target_attrs=_attrs_of(ds[target_name]),
+        hyperparameters=hyperparameters,
+        history=history,
+        sample_counts=result.counts,
+        method=fit_settings.method,
+        dtype=fit_settings.dtype,
+        envelope=envelope,
+    )

@@ -1,0 +1,61 @@
+"""The training envelope of a fit: k-means of a seeded, bounded draw of its scaled training drivers."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import xarray as xr
+
+from ..core.envelope import Envelope
+from ..core.scaling import MinMaxScaler
+from ..data.extraction import draw_valid_samples
+
+__all__ = ["fit_envelope", "ENVELOPE_MAX_SAMPLES"]
+
+#: training samples drawn (seeded) to describe the training envelope
+ENVELOPE_MAX_SAMPLES = 20_000
+
+
+def fit_envelope(
+    ds: xr.Dataset,
+    drivers: Sequence[Hashable],
+    target: Hashable,
+    sample_dims: Sequence[Hashable],
+    driver_scaler: MinMaxScaler,
+    *,
+    seed: int,
+    exclude: xr.DataArray | None = None,
+) -> Envelope:
+    """The training envelope of a fit: k-means of (a seeded draw of) its scaled training drivers.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The training Dataset.
+    drivers : sequence of hashable
+        Resolved driver names, in the model's column order.
+    target : hashable
+        Resolved target name; only points where it is finite count.
+    sample_dims : sequence of hashable
+    driver_scaler : MinMaxScaler
+        The model's driver scaling.
+    seed : int
+        Seeds the draw and k-means.
+    exclude : xarray.DataArray, optional
+        A validation selection to leave out.
+
+    Returns
+    -------
+    Envelope
+
+    Examples
+    --------
+    >>> import xrann
+    >>> ds = xrann.datasets.soil_toy()
+    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> fit_envelope(ds, model.drivers, "co2_flux", ("site",), model.driver_scaler, seed=0).centroids.shape
+    (1, 2)
+    """
+    names = list(drivers) + [target]
+    matrix = draw_valid_samples(ds, names, sample_dims, max_samples=ENVELOPE_MAX_SAMPLES, seed=seed, exclude=exclude)
+    return Envelope.fit(driver_scaler.transform(matrix[:, : len(drivers)]), seed=seed)

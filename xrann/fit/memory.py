@@ -1,0 +1,99 @@
+"""Memory mode: every valid sample extracted once into arrays, trained on by `~xrann.core.arrays.ArraySource`.
+
+The samples come out of the same block extraction as the other modes
+(`xrann.data.extraction`), scaled and written once in the training dtype
+with the bias column, so memory, stream and batch modes train on identical
+numbers. Also the mode of ``method="linear"`` and of ensembles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.arrays import ArraySource
+from ..core.engine import TrainingHistory
+from ..core.linear import LinearMap
+from ..data.extraction import BlockSamples, concatenate_blocks
+from .ensemble import train_members
+from .plan import SamplePlan
+from .settings import FitResult, FitSettings
+from .training import train_network
+
+__all__ = ["extract_samples", "fit_in_memory", "fit_linear"]
+
+
+def extract_samples(plan: SamplePlan, *, dtype: str, bias: bool) -> BlockSamples:
+    """The scaled training and validation samples of every block, concatenated in block order.
+
+    Parameters
+    ----------
+    plan : SamplePlan
+    dtype : str
+        Training dtype of the matrices.
+    bias : bool
+        Whether the driver matrices carry the ones column.
+
+    Returns
+    -------
+    BlockSamples
+    """
+    positions = np.union1d(plan.blocks_with(2), plan.blocks_with(3))
+    tasks = [plan.samples_task(int(p), dtype=dtype, bias=bias, keep_validation=1.0) for p in positions]
+    return concatenate_blocks(*plan.compute(*tasks))
+
+
+def fit_linear(plan: SamplePlan, settings: FitSettings) -> FitResult:
+    """Least-squares baseline on the scaled drivers (``method="linear"``)."""
+    samples = extract_samples(plan, dtype=settings.dtype, bias=False)
+    core = LinearMap.fit(samples.inputs, samples.targets)
+    history = TrainingHistory(
+        loss=[float(np.mean((core.predict(samples.inputs) - samples.targets) ** 2))], best_epoch=0, converged=True,
+        stop_reason="least squares solution",
+    )
+    if len(samples.val_targets):
+        history.val_loss.append(float(np.mean((core.predict(samples.val_inputs) - samples.val_targets) ** 2)))
+    return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts)
+
+
+def fit_in_memory(
+    plan: SamplePlan,
+    settings: FitSettings,
+    rng: np.random.Generator,
+    *,
+    progress: bool | None,
+    members: int | None = None,
+    ensemble: str = "bootstrap",
+) -> FitResult:
+    """Train one network (or an ensemble) on the samples of ``plan`` held in memory.
+
+    Parameters
+    ----------
+    plan : SamplePlan
+    settings : FitSettings
+        Validated.
+    rng : numpy.random.Generator
+        Draws the initial weights and shuffles mini-batches.
+    progress : bool or None
+    members : int, optional
+        Train an ensemble of this many members (see `xrann.fit.ensemble`).
+    ensemble : {"bootstrap", "folds"}
+
+    Returns
+    -------
+    FitResult
+    """
+    if settings.method == "linear" and members is None:
+        return fit_linear(plan, settings)
+    samples = extract_samples(plan, dtype=settings.dtype, bias=settings.bias and settings.method != "linear")
+    n_inputs = plan.grid.n_drivers
+    if members is not None:
+        core, history, resolved = train_members(samples, settings, rng, n_inputs=n_inputs, members=members, kind=ensemble)
+        return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
+    sizes = settings.sizes(n_inputs, 1)
+    source = ArraySource(
+        sizes, samples.inputs, samples.targets, samples.val_inputs, samples.val_targets,
+        bias=settings.bias, dtype=settings.dtype, loss=settings.loss, augmented=True,
+    )
+    resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
+    network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+    return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)

@@ -1,0 +1,169 @@
+"""The data pass every fit starts with: blocks, the validation split, counts and scaling.
+
+Whatever the mode, a fit first aligns the target and drivers onto one block
+grid (`xrann.data.blocks`), decides which valid samples are for validation
+(a ``{dim: labels}`` selection, or a seeded hash per grid point for a
+fraction), and computes, for every block in one ``dask.compute``, its counts
+and the extremes of every variable over its training samples. The scalers
+come from these extremes. Blocks without a training or validation sample are
+never loaded again. numpy-backed input is one block, computed in this thread
+(never shipped to a user's global scheduler or cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+import xarray as xr
+
+from ..core.scaling import MinMaxScaler
+from ..data.blocks import BlockGrid, block_grid, compute, warn_large_blocks
+from ..data.extraction import SplitRule, block_samples, block_statistics
+from .settings import check_split_counts, no_valid_samples_error
+
+__all__ = ["SamplePlan", "plan_samples"]
+
+
+@dataclass
+class SamplePlan:
+    """The blocks of a fit, how they split, their statistics and the scalers.
+
+    Attributes
+    ----------
+    grid : BlockGrid
+    rule : SplitRule
+    lazy : bool
+        Whether any variable is dask-backed (else tasks run in this thread).
+    statistics : numpy.ndarray
+        ``(n_blocks, 4 + 2 * n_variables)``: grid points, valid, training,
+        validation, then the minima and maxima over training samples.
+    driver_scaler, target_scaler : MinMaxScaler
+    counts : dict
+        ``grid_points``, ``dropped``, ``training``, ``validation``.
+    """
+
+    grid: BlockGrid
+    rule: SplitRule
+    lazy: bool
+    statistics: np.ndarray
+    driver_scaler: MinMaxScaler
+    target_scaler: MinMaxScaler
+    counts: dict[str, int]
+    _delayed: list[np.ndarray]
+
+    @property
+    def indices(self) -> list[tuple[int, ...]]:
+        """Every block's index, in C order."""
+        return self.grid.block_indices()
+
+    @property
+    def n_train(self) -> int:
+        return self.counts["training"]
+
+    @property
+    def n_validation(self) -> int:
+        return self.counts["validation"]
+
+    def task(self, function: Callable, position: int, **options: Any) -> Any:
+        """A pure dask task applying ``function`` to the arrays of block ``position``."""
+        return _block_task(self.grid, self._delayed, self.rule, function, position, **options)
+
+    def samples_task(self, position: int, *, dtype: str, bias: bool, keep_validation: float) -> Any:
+        """A task giving the scaled `~xrann.data.extraction.BlockSamples` of block ``position``."""
+        return self.task(
+            block_samples, position, driver_scaler=self.driver_scaler, target_scaler=self.target_scaler,
+            dtype=dtype, bias=bias, keep_validation=keep_validation,
+        )
+
+    def compute(self, *tasks: Any) -> tuple:
+        """Compute tasks: in this thread for numpy-backed input, else on the active scheduler (with retries on a cluster)."""
+        if not self.lazy:
+            return dask.compute(*tasks, scheduler="sync")
+        return compute(*tasks)
+
+    def blocks_with(self, column: int) -> np.ndarray:
+        """Positions of the blocks with training (``column=2``) or validation (``column=3``) samples."""
+        return np.flatnonzero(self.statistics[:, column] > 0)
+
+
+def _block_task(grid: BlockGrid, delayed_blocks, rule: SplitRule, function: Callable, position: int, **options) -> Any:
+    index = grid.block_indices()[position]
+    return dask.delayed(function, pure=True)(
+        *[delayed[index] for delayed in delayed_blocks],
+        n_drivers=grid.n_drivers,
+        has_holdout=grid.has_holdout,
+        starts=grid.block_starts(index),
+        rule=rule,
+        **options,
+    )
+
+
+def plan_samples(
+    ds: xr.Dataset,
+    target: Hashable,
+    drivers: Sequence[Hashable],
+    sample_dims: Sequence[Hashable],
+    *,
+    holdout: xr.DataArray | None,
+    fraction: float | None,
+    validation: Any,
+    seed: int,
+    target_range: tuple[float, float],
+) -> SamplePlan:
+    """Align the variables onto blocks, split, count and scale: the first pass of every fit.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    target : hashable
+    drivers : sequence of hashable
+    sample_dims : sequence of hashable
+    holdout : xarray.DataArray or None
+        Boolean on the sample dims, ``True`` for validation samples (a selection).
+    fraction : float or None
+        Share of samples held out by hash (when ``holdout`` is None).
+    validation : object
+        The user's argument, for error messages.
+    seed : int
+    target_range : tuple of float
+
+    Returns
+    -------
+    SamplePlan
+
+    Raises
+    ------
+    ValueError
+        No valid samples, or an empty side of the validation split.
+
+    Warns
+    -----
+    LargeBlockWarning
+        A block larger than the memory budget.
+    """
+    grid = block_grid(ds, target, drivers, sample_dims, holdout)
+    lazy = any(ds[name].chunks is not None for name in [target, *drivers])
+    if lazy:
+        warn_large_blocks(grid)
+    rule = SplitRule(grid.shape, fraction if holdout is None else None, int(seed))
+    # one graph per array, unoptimised, so that blocks computed together share their common parents
+    delayed_blocks = [array.to_delayed(optimize_graph=False) for array in grid.arrays]
+    tasks = [_block_task(grid, delayed_blocks, rule, block_statistics, p) for p in range(len(grid.block_indices()))]
+    computed = dask.compute(*tasks, scheduler="sync") if not lazy else compute(*tasks)
+    statistics = np.array(computed).reshape(len(tasks), -1)
+
+    n_variables = 1 + len(drivers)
+    n_points, n_valid, n_train, n_validation = (int(v) for v in statistics[:, :4].sum(axis=0))
+    if n_valid == 0:
+        raise no_valid_samples_error(target, drivers)
+    check_split_counts(validation, n_valid, n_train, n_validation)
+    minimum = statistics[:, 4 : 4 + n_variables].min(axis=0)
+    maximum = statistics[:, 4 + n_variables :].max(axis=0)
+    driver_scaler = MinMaxScaler.from_extremes(minimum[1:], maximum[1:], (0.0, 1.0), names=[f"driver {n!r}" for n in drivers])
+    target_scaler = MinMaxScaler.from_extremes(minimum[:1], maximum[:1], target_range, names=[f"target {target!r}"])
+    counts = {"grid_points": n_points, "dropped": n_points - n_valid, "training": n_train, "validation": n_validation}
+    return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks)

@@ -1,0 +1,470 @@
+"""Fit settings: checked before any data is read, then resolved (``"auto"``) once the data's size is known.
+
+`FitSettings` holds what the user asked for; `FitSettings.choose_optimizer`
+(once the drivers are known) and `FitSettings.resolve` (once the number of
+training samples is known) turn every ``"auto"`` into numbers, the same way
+in every mode of training. What ``"auto"`` resolves to:
+
+``optimizer="auto"``
+    ``"lm"`` (Levenberg-Marquardt, the classic for small flux-upscaling
+    networks) when the network has at most
+    `~xrann.core.second_order.LevenbergMarquardt.max_parameters` parameters,
+    else ``"lbfgs"``; ``"adam"`` when a ``learning_rate`` or an integer
+    ``batch_size`` is given (those belong to first-order methods).
+``batch_size="auto"``
+    Full batch for optimisers that take only full-batch steps (lm, lbfgs,
+    irprop+) and for up to 2,048 samples, else mini-batches of 256.
+``epochs="auto"``
+    The optimiser's own limit (`Optimizer.auto_epochs`: 1,000 steps for lm,
+    2,000 for lbfgs), else about 100,000 parameter updates (between 10 and
+    5,000 epochs).
+``patience="auto"``
+    The optimiser's own (`Optimizer.auto_patience`: 10 for lm and lbfgs),
+    else ``max(10, epochs // 20)``.
+``tolerance="auto"``
+    A relative improvement of 1e-3 of the monitored loss counts as progress.
+``validation="auto"`` (of `xrann.fit.fit_dataset`)
+    With at least 1,000 valid samples, 10 % of them (drawn per grid point by
+    a seeded hash, so the same in every mode and for any chunking) are held
+    out to stop on; fewer samples train on all and stop on the training loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.engine import DEFAULT_TOLERANCE, Schedule, TrainingHistory
+from ..core.ensemble import ENSEMBLE_KINDS
+from ..core.network import LOSSES, WEIGHT_INITS, initialize, layer_sizes
+from ..core.optimizers import Optimizer, make_optimizer, optimizer_class
+from ..core.scaling import MinMaxScaler
+from ..core.second_order import LevenbergMarquardt
+
+__all__ = [
+    "FitSettings",
+    "ResolvedSettings",
+    "FitResult",
+    "check_ensemble_arguments",
+    "check_split_counts",
+    "no_valid_samples_error",
+    "describe_validation",
+    "check_validation_argument",
+    "n_parameters",
+    "METHODS",
+    "MODES",
+    "AUTO_VALIDATION_FRACTION",
+    "AUTO_VALIDATION_MIN_SAMPLES",
+]
+
+METHODS = ("ann", "linear")
+MODES = ("memory", "stream", "batch")
+#: share of the valid samples held out by ``validation="auto"``
+AUTO_VALIDATION_FRACTION = 0.1
+#: fewest valid samples for which ``validation="auto"`` holds some out
+AUTO_VALIDATION_MIN_SAMPLES = 1_000
+#: largest sample count trained full-batch when ``batch_size="auto"``
+AUTO_FULL_BATCH_LIMIT = 2_048
+AUTO_BATCH_SIZE = 256
+#: number of parameter updates aimed for by ``epochs="auto"`` (first-order methods)
+AUTO_UPDATES = 100_000
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 5_000
+AUTO_MIN_PATIENCE = 10
+
+Validation = float | Mapping[Hashable, Any] | str | None
+
+
+def n_parameters(sizes: tuple[int, ...], bias: bool) -> int:
+    """Number of weights and biases of a network with these layer sizes.
+
+    Examples
+    --------
+    >>> n_parameters((7, 4, 1), True)
+    37
+    """
+    return sum((n_in + int(bias)) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def _plain_integer(value: Any, name: str) -> Any:
+    """``value`` as a Python int when it is an integral number; other values pass through for later checks."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r}; write {int(value)}.")
+    return value
+
+
+def _plain_float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+
+
+def check_ensemble_arguments(members: Any, kind: Any) -> None:
+    """Raise `ValueError` for a member count below 1 or an unknown ensemble kind.
+
+    Parameters
+    ----------
+    members : int
+    kind : str
+
+    Raises
+    ------
+    ValueError
+        ``members < 1``, an unknown ``kind``, or ``"folds"`` with one member.
+
+    Examples
+    --------
+    >>> check_ensemble_arguments(10, "bootstrap")
+    >>> check_ensemble_arguments(0, "bootstrap")
+    Traceback (most recent call last):
+    ...
+    ValueError: members=0 must be a positive integer ...
+    """
+    if isinstance(members, bool) or not isinstance(members, (int, np.integer)) or members < 1:
+        raise ValueError(f"members={members!r} must be a positive integer (e.g. members=10), or None for a single model.")
+    if kind not in ENSEMBLE_KINDS:
+        raise ValueError(f"ensemble={kind!r} is not known; choose one of {ENSEMBLE_KINDS}.")
+    if kind == "folds" and members < 2:
+        raise ValueError(
+            "ensemble='folds' with members=1 would leave the only fold out; use members >= 2 (one member per fold)."
+        )
+
+
+def check_validation_argument(validation: Validation) -> None:
+    """Raise `ValueError` unless ``validation`` is None, "auto", a fraction in (0, 1) or a selection.
+
+    Examples
+    --------
+    >>> check_validation_argument({"time": [2007]})
+    >>> check_validation_argument(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: validation=1.5 is not understood; ...
+    """
+    if validation is None or validation == "auto" or isinstance(validation, Mapping):
+        return
+    if isinstance(validation, bool) or not isinstance(validation, (float, int)) or not 0 < validation < 1:
+        raise ValueError(
+            f"validation={validation!r} is not understood; pass a fraction in (0, 1) such as 0.2, 'auto', None, "
+            "or a selection such as {'time': [2007, 2015]} or {'time': slice('2015-01', '2015-12')}."
+        )
+
+
+def no_valid_samples_error(target_name: Hashable, driver_names: Sequence[Hashable]) -> ValueError:
+    """The error for a fit where no grid point has finite values in the target and every driver."""
+    return ValueError(
+        f"no valid samples: every grid point has a NaN or infinite value in target {target_name!r} or one of "
+        f"the drivers {list(driver_names)}; check the variables' overlap (e.g. ds[{target_name!r}].count())."
+    )
+
+
+def check_split_counts(validation: Validation, n_valid: int, n_train: int, n_validation: int) -> None:
+    """Raise `ValueError` when a validation split leaves the training or the validation side empty."""
+    if isinstance(validation, Mapping):
+        if n_train == 0:
+            raise ValueError(
+                f"validation={dict(validation)} holds out all {n_valid} valid samples, leaving none for training; "
+                "hold out fewer labels."
+            )
+        if n_validation == 0:
+            raise ValueError(f"validation={dict(validation)} selects no valid sample; choose labels where the target has data.")
+    elif validation not in (None, "auto") and (n_train < 1 or n_validation < 1):
+        raise ValueError(
+            f"too few samples for validation={validation}: {n_valid} valid samples give {n_validation} validation "
+            f"and {n_train} training samples; use a larger fraction, more data, or validation=None."
+        )
+
+
+def describe_validation(validation: Validation) -> Any:
+    """The validation argument as plain values for the model file."""
+    if validation is None or isinstance(validation, (float, str)):
+        return validation
+    return {str(dim): repr(selector) for dim, selector in validation.items()}
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """What the ``"auto"`` settings of a fit became, recorded in the model file.
+
+    Attributes
+    ----------
+    optimizer : str
+    optimizer_options : dict
+        Every option of the optimiser, defaults included.
+    learning_rate : float or None
+        ``None`` for methods that choose their own steps.
+    batch_size : int or None
+        ``None`` is full batch.
+    epochs, patience : int
+    tolerance : float
+
+    Examples
+    --------
+    >>> ResolvedSettings("lm", {}, None, None, 1000, 10, 1e-3).as_hyperparameters()["resolved_optimizer"]
+    'lm'
+    """
+
+    optimizer: str
+    optimizer_options: dict[str, Any]
+    learning_rate: float | None
+    batch_size: int | None
+    epochs: int
+    patience: int | None
+    tolerance: float
+
+    @property
+    def schedule(self) -> Schedule:
+        """The engine's `~xrann.core.engine.Schedule`."""
+        return Schedule(self.batch_size, self.epochs, self.patience, self.tolerance)
+
+    def as_hyperparameters(self) -> dict[str, Any]:
+        """``resolved_<name>`` entries for the model's hyperparameters."""
+        return {f"resolved_{key}": value for key, value in asdict(self).items()}
+
+
+@dataclass
+class FitResult:
+    """What a fit in any mode hands back: the trained core, its scaling and how training went.
+
+    Attributes
+    ----------
+    core : SigmoidNetwork, LinearMap or EnsembleCore
+    driver_scaler, target_scaler : MinMaxScaler
+    history : TrainingHistory or xarray.Dataset
+        A Dataset over ``(member, epoch)`` for ensembles.
+    counts : dict
+        ``grid_points``, ``dropped``, ``training``, ``validation``.
+    resolved : ResolvedSettings or None
+        ``None`` for ``method="linear"``.
+    """
+
+    core: Any
+    driver_scaler: MinMaxScaler
+    target_scaler: MinMaxScaler
+    history: Any
+    counts: dict[str, int]
+    resolved: ResolvedSettings | None = None
+
+
+@dataclass
+class FitSettings:
+    """Training settings, checked before any data is touched.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (4,)
+        Nodes per hidden layer.
+    bias : bool, default True
+        Whether layers have bias terms.
+    optimizer : {"auto", "lm", "lbfgs", "adam", "sgd", "momentum", "irprop+"}, default "auto"
+        See the module documentation for what ``"auto"`` chooses.
+    learning_rate : float, optional
+        First-order methods only; defaults to the optimiser's own (Adam 0.01, SGD 0.1).
+    optimizer_options : dict, optional
+        Options of the optimiser, e.g. ``{"damping": 0.01}`` for lm,
+        ``{"history": 20}`` for lbfgs, ``{"beta1": 0.8}`` for adam; stored in the model.
+    epochs : int or "auto"
+        Most epochs (full-batch steps, or passes of mini-batches).
+    batch_size : int, "auto" or None
+        ``None`` is full batch.
+    patience : int, "auto" or None
+        Epochs without progress of the monitored loss before stopping; ``None`` never stops early.
+    tolerance : float or "auto"
+        Relative improvement that counts as progress (``"auto"``: 1e-3).
+    seed : int, optional
+        Seeds weights, shuffling and validation splits. ``None`` draws
+        a seed, which is stored in the model so the fit can be repeated.
+    dtype : {"float64", "float32"}
+    init : {"xavier", "uniform"}
+        ``"uniform"`` draws weights from ``U(0, 1)`` as the original recipe did.
+    loss : {"mse", "sse"}
+    target_range : tuple of float, default (0.1, 0.9)
+        Interval the training range of the target is scaled onto (inside the sigmoid's ``(0, 1)``).
+    method : {"ann", "linear"}
+        ``"linear"`` fits a least-squares baseline on the same scaled drivers.
+
+    Examples
+    --------
+    >>> settings = FitSettings(hidden=8, optimizer="SGD")
+    >>> settings.validate()
+    >>> settings.hidden, settings.optimizer
+    ((8,), 'sgd')
+    >>> settings.resolve(n_inputs=3, n_outputs=1, n_train=100_000, has_validation=True).batch_size
+    256
+    """
+
+    hidden: tuple[int, ...] = (4,)
+    bias: bool = True
+    optimizer: str = "auto"
+    learning_rate: float | None = None
+    optimizer_options: dict[str, Any] | None = None
+    epochs: int | str = "auto"
+    batch_size: int | str | None = "auto"
+    patience: int | str | None = "auto"
+    tolerance: float | str = "auto"
+    seed: int | None = None
+    dtype: str = "float64"
+    init: str = "xavier"
+    loss: str = "mse"
+    target_range: tuple[float, float] = (0.1, 0.9)
+    method: str = "ann"
+
+    def validate(self) -> None:
+        """Raise `ValueError` or `TypeError` for nonsense settings, naming the fix."""
+        # numpy scalars (from arrays or parameter sweeps) become plain Python numbers for the model file
+        if isinstance(self.hidden, (int, np.integer)):
+            self.hidden = (self.hidden,)
+        self.hidden = tuple(_plain_integer(size, "hidden layer size") for size in self.hidden)
+        layer_sizes(1, self.hidden)
+        self.seed = None if self.seed is None else _plain_integer(self.seed, "seed")
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                value = _plain_integer(value, name)
+                if not isinstance(value, int) or value < 1:
+                    raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+                setattr(self, name, value)
+            elif isinstance(value, str) and value != "auto":
+                raise ValueError(f"{name}={value!r} is not understood; pass a positive integer or 'auto'.")
+        if self.epochs is None:
+            raise ValueError("epochs must be a positive integer or 'auto', got None.")
+        if self.learning_rate is not None:
+            self.learning_rate = _plain_float(self.learning_rate, "learning_rate")
+        if self.tolerance != "auto":
+            self.tolerance = _plain_float(self.tolerance, "tolerance")
+            if not 0 <= self.tolerance < 1:
+                raise ValueError(f"tolerance must be in [0, 1) (a relative improvement such as 1e-3), got {self.tolerance}.")
+        self.target_range = tuple(_plain_float(value, "target_range") for value in self.target_range)
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not known; choose one of {METHODS}.")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype={self.dtype!r} is not supported; choose 'float64' or 'float32'.")
+        if self.init not in WEIGHT_INITS:
+            raise ValueError(f"init={self.init!r} is not known; choose one of {WEIGHT_INITS}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r} is not known; choose one of {LOSSES}.")
+        low, high = self.target_range
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"target_range must satisfy 0 <= low < high <= 1 (the sigmoid's range), got {self.target_range}.")
+        self.optimizer = str(self.optimizer).lower()
+        if self.optimizer_options is not None and not isinstance(self.optimizer_options, Mapping):
+            raise TypeError(f"optimizer_options must be a dict such as {{'damping': 0.01}}, got {self.optimizer_options!r}.")
+        self.optimizer_options = None if self.optimizer_options is None else dict(self.optimizer_options)
+        if self.optimizer == "auto":
+            if self.optimizer_options:
+                raise ValueError(
+                    f"optimizer_options={self.optimizer_options} needs an optimizer to apply to; "
+                    "pass optimizer= as well, e.g. optimizer='lm'."
+                )
+        else:
+            cls = optimizer_class(self.optimizer)
+            make_optimizer(self.optimizer, self.learning_rate, self.optimizer_options)  # checks the options
+            if not cls.minibatch and isinstance(self.batch_size, int):
+                raise ValueError(
+                    f"optimizer={self.optimizer!r} makes full-batch steps only, but batch_size={self.batch_size} was given; "
+                    "drop batch_size (or pass batch_size=None), or choose optimizer='adam' for mini-batches."
+                )
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().generate_state(1)[0])
+        elif self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+
+    def sizes(self, n_inputs: int, n_outputs: int = 1) -> tuple[int, ...]:
+        """Layer sizes of the network for ``n_inputs`` drivers."""
+        return layer_sizes(n_inputs, self.hidden, n_outputs)
+
+    def choose_optimizer(self, n_inputs: int, n_outputs: int = 1) -> type[Optimizer]:
+        """The optimiser class for a network on ``n_inputs`` drivers, its size checked (before data is read).
+
+        Raises
+        ------
+        ValueError
+            A network too large for the chosen optimiser (e.g. Levenberg-Marquardt's JᵀJ).
+        """
+        count = n_parameters(self.sizes(n_inputs, n_outputs), self.bias)
+        if self.optimizer != "auto":
+            cls = optimizer_class(self.optimizer)
+        elif self.learning_rate is not None or isinstance(self.batch_size, int):
+            cls = optimizer_class("adam")
+        elif count <= LevenbergMarquardt.max_parameters:
+            cls = optimizer_class("lm")
+        else:
+            cls = optimizer_class("lbfgs")
+        cls.check_size(count)
+        return cls
+
+    def resolve(self, n_inputs: int, n_outputs: int, n_train: int, has_validation: bool) -> ResolvedSettings:
+        """Every ``"auto"`` as a number, for ``n_train`` training samples.
+
+        Examples
+        --------
+        >>> settings = FitSettings(seed=0); settings.validate()
+        >>> resolved = settings.resolve(n_inputs=7, n_outputs=1, n_train=262_000, has_validation=True)
+        >>> resolved.optimizer, resolved.batch_size, resolved.epochs, resolved.patience
+        ('lm', None, 1000, 10)
+        """
+        cls = self.choose_optimizer(n_inputs, n_outputs)
+        optimizer = make_optimizer(cls.name, self.learning_rate, self.optimizer_options if self.optimizer != "auto" else None)
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = None if not cls.minibatch or n_train <= AUTO_FULL_BATCH_LIMIT else AUTO_BATCH_SIZE
+        if batch_size is not None and batch_size >= n_train:
+            batch_size = None
+        epochs = self.epochs
+        if epochs == "auto":
+            if cls.auto_epochs is not None:
+                epochs = cls.auto_epochs
+            else:
+                updates_per_epoch = 1 if batch_size is None else math.ceil(n_train / batch_size)
+                epochs = min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, math.ceil(AUTO_UPDATES / updates_per_epoch)))
+        patience = self.patience
+        if patience == "auto":
+            patience = cls.auto_patience if cls.auto_patience is not None else max(AUTO_MIN_PATIENCE, epochs // 20)
+        tolerance = DEFAULT_TOLERANCE if self.tolerance == "auto" else float(self.tolerance)
+        return ResolvedSettings(
+            optimizer=cls.name,
+            optimizer_options=optimizer.options(),
+            learning_rate=optimizer.learning_rate,
+            batch_size=batch_size,
+            epochs=int(epochs),
+            patience=patience,
+            tolerance=tolerance,
+        )
+
+    def initial_network(self, n_inputs: int, n_outputs: int, rng: np.random.Generator):
+        """Initial weights of a network with these settings (``hidden``, ``bias``, ``init``, ``dtype``)."""
+        return initialize(self.sizes(n_inputs, n_outputs), rng=rng, bias=self.bias, init=self.init, dtype=self.dtype)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-serialisable settings for the model file."""
+        settings = asdict(self)
+        settings["hidden"] = list(self.hidden)
+        settings["target_range"] = list(self.target_range)
+        settings["optimizer_options"] = dict(self.optimizer_options or {})
+        return settings
+
+
+def history_attrs(history: TrainingHistory) -> dict[str, Any]:
+    """How training ended, as attributes of the history Dataset.
+
+    Examples
+    --------
+    >>> history_attrs(TrainingHistory(best_epoch=3, converged=True, stop_reason="done"))["converged"]
+    1
+    """
+    return {
+        "best_epoch": int(history.best_epoch),
+        "stopped_early": int(history.stopped_early),
+        "converged": int(history.converged),
+        "stop_reason": history.stop_reason,
+        "training_seconds": float(history.seconds),
+    }
