@@ -406,7 +406,7 @@ def test_both_are_registered_with_their_capabilities():
     assert (LevenbergMarquardt.auto_epochs, LBFGS.auto_epochs, LevenbergMarquardt.auto_patience, LBFGS.auto_patience) == (
         1000,
         2000,
-        10,
+        5,
         10,
     )
     assert LevenbergMarquardt.option_names() == ["damping", "damping_increase", "damping_decrease", "max_damping"]

@@ -1,18 +1,13 @@
-"""The fast numpy core: preallocated workspaces agree with the plain functions, float32 stays float32."""
+"""The gradient workspace: agrees with the plain functions and with finite differences, float32 stays float32."""
 
 import numpy as np
 import pytest
 
-from xrann.core.network import (
-    GradientWorkspace,
-    augment_inputs,
-    blocked_loss_and_gradients,
-    initialize,
-    loss_and_gradients,
-    loss_scale,
-)
-from xrann.core.optimizers import OPTIMIZERS, Adam, make_optimizer
-from xrann.training import EarlyStopping, Schedule, TrainingHistory, minibatch_epoch, train
+from xrann.core.arrays import ArraySource, minibatch_pass
+from xrann.core.engine import Schedule, train
+from xrann.core.network import initialize, loss_and_gradients, loss_scale
+from xrann.core.optimizers import OPTIMIZERS, Adam, Optimizer, make_optimizer
+from xrann.core.workspace import GradientWorkspace, augment_inputs, blocked_loss_and_gradients
 
 
 def _perturbed(sizes, bias, dtype="float64", seed=0):
@@ -53,22 +48,21 @@ def test_float32_kernel_matches_float64_reference_and_never_upcasts():
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_optimizer_states_and_parameters_stay_float32(name):
-    workspace = GradientWorkspace((3, 4, 1), dtype="float32", block_size=8)
-    workspace.load(initialize((3, 4, 1), rng=np.random.default_rng(0), dtype="float32"))
     rng = np.random.default_rng(1)
-    x = augment_inputs(rng.random((40, 3)), dtype="float32")
-    y = rng.random((40, 1)).astype(np.float32)
+    source = ArraySource((3, 4, 1), rng.random((40, 3)), rng.random((40, 1)), dtype="float32")
+    parameters = source.flatten(initialize((3, 4, 1), rng=np.random.default_rng(0), dtype="float32"))
     optimizer = make_optimizer(name)
     for epoch in range(3):
-        if optimizer.full_batch_only:
-            workspace.accumulate(x, y, loss_scale(40, 1))
-            optimizer.update([workspace.parameters], [workspace.gradient], loss=1.0 / (epoch + 1))
+        if optimizer.minibatch:
+            source.minibatch_epoch(parameters, optimizer, 8, rng, epoch)
         else:
-            minibatch_epoch(workspace, optimizer, x, y, batch_size=8, rng=rng)
-    states = [value for value in vars(optimizer).values() if isinstance(value, list)]
-    arrays = [array for state in states for array in state] + [workspace.parameters, workspace.gradient]
-    assert arrays and {array.dtype for array in arrays} == {np.dtype("float32")}
-    assert np.isfinite(workspace.parameters).all()
+            optimizer.step(parameters, source)
+    assert parameters.dtype == np.float32 and np.isfinite(parameters).all()
+    assert source.workspace.gradient.dtype == np.float32
+    if type(optimizer).update is not Optimizer.update:  # a first-order method keeps its state in float32 too
+        states = [value for value in vars(optimizer).values() if isinstance(value, list)]
+        arrays = [array for state in states for array in state]
+        assert arrays and {array.dtype for array in arrays} == {np.dtype("float32")}
 
 
 def _plain_minibatch_training(network, x, y, epochs, batch_size, rng):
@@ -86,7 +80,11 @@ def test_train_takes_the_same_steps_as_the_textbook_loop():
     network, rng = _perturbed((3, 5, 1), True, seed=2)
     twin = network.copy()
     x, y = rng.random((300, 3)), rng.random((300, 1))
-    train(network, x, y, optimizer=Adam(0.01), schedule=Schedule(64, 4, None), rng=np.random.default_rng(9))
+    source = ArraySource(network.sizes, x, y)
+    parameters = source.flatten(network)
+    train(source, parameters, Adam(0.01), Schedule(64, 4, None), rng=np.random.default_rng(9))
+    source.workspace.parameters[...] = parameters
+    source.workspace.store(network)
     _plain_minibatch_training(twin, x, y, epochs=4, batch_size=64, rng=np.random.default_rng(9))
     for fast, plain in zip(network.parameters, twin.parameters):
         np.testing.assert_allclose(fast, plain, rtol=1e-9, atol=1e-12)
@@ -118,15 +116,89 @@ def test_augment_inputs_and_loss_scale():
         loss_scale(10, 1, "mae")
 
 
-def test_early_stopping_keeps_the_best_flat_weights():
-    weights = np.array([0.0, 0.0])
-    stopping = EarlyStopping(weights, patience=2, has_validation=True)
-    history = TrainingHistory()
-    for epoch, val_loss in enumerate([0.5, 0.3, 0.4, 0.35]):
-        weights[:] = epoch
-        stop = stopping.record(history, epoch, loss=1.0, val_loss=val_loss)
-    assert stop and history.best_epoch == 1 and history.val_loss == [0.5, 0.3, 0.4, 0.35]
-    stopping.restore(weights)
-    np.testing.assert_array_equal(weights, [1.0, 1.0])
-    without = EarlyStopping(weights, patience=2, has_validation=False)
-    assert not without.record(history, 4, loss=1.0, val_loss=None)
+# --- finite differences and the other entry points of the workspace -----------------------------------------
+
+
+def _loss_of_flat(workspace, inputs, targets, factor, parameters):
+    workspace.parameters[...] = parameters
+    return workspace.sum_squared_error(inputs, targets) * factor
+
+
+@pytest.mark.parametrize("sizes", [(1, 1, 1), (3, 4, 1), (2, 5, 3, 1), (4, 3, 2)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("loss", ["mse", "sse"])
+def test_flat_gradient_matches_finite_differences(sizes, bias, loss):
+    network, rng = _perturbed(sizes, bias, seed=sum(sizes))
+    n_samples = 13
+    inputs, targets = augment_inputs(rng.random((n_samples, sizes[0])), bias=bias), rng.random((n_samples, sizes[-1]))
+    workspace = GradientWorkspace(sizes, bias=bias, block_size=5)  # several blocks, the last one short
+    workspace.load(network)
+    scale = loss_scale(n_samples, sizes[-1], loss)
+    factor = scale / 2  # the loss is factor * sse, its gradient scale * J.T r
+    sse = workspace.accumulate(inputs, targets, scale)
+    gradient, start = workspace.gradient.copy(), workspace.parameters.copy()
+    assert sse * factor == pytest.approx(_loss_of_flat(workspace, inputs, targets, factor, start), rel=1e-12)
+    step, numeric = 1e-6, np.empty_like(start)
+    for index in range(start.size):
+        shifted = start.copy()
+        shifted[index] += step
+        upper = _loss_of_flat(workspace, inputs, targets, factor, shifted)
+        shifted[index] -= 2 * step
+        lower = _loss_of_flat(workspace, inputs, targets, factor, shifted)
+        numeric[index] = (upper - lower) / (2 * step)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_accumulate_into_out_adds_and_leaves_gradient_of_the_last_block():
+    network, rng = _perturbed((2, 3, 1), True)
+    workspace = GradientWorkspace(network.sizes, block_size=4)
+    workspace.load(network)
+    x, y = augment_inputs(rng.random((10, 2))), rng.random((10, 1))
+    scale = loss_scale(10, 1)
+    whole = workspace.accumulate(x, y, scale)
+    expected = workspace.gradient.copy()
+    total = np.ones_like(expected)
+    first = workspace.accumulate(x[:6], y[:6], scale, out=total)
+    second = workspace.accumulate(x[6:], y[6:], scale, out=total)
+    assert first + second == pytest.approx(whole, rel=1e-12)
+    np.testing.assert_allclose(total, 1.0 + expected, rtol=1e-12)
+
+
+def test_batch_gradient_of_a_short_batch_after_a_long_one():
+    network, rng = _perturbed((3, 4, 2), True)
+    workspace = GradientWorkspace(network.sizes, block_size=16)
+    workspace.load(network)
+    x, y = rng.random((16, 3)), rng.random((16, 2))
+    for n in (16, 5, 16, 1):
+        sse = workspace.batch_gradient(augment_inputs(x[:n]), y[:n], loss_scale(n, 2))
+        value, gradients = loss_and_gradients(network, x[:n], y[:n])
+        assert sse / (2 * n) == pytest.approx(value, rel=1e-12)
+        for got, want in zip(workspace.gradients(), gradients):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_predict_in_blocks_matches_the_network(dtype):
+    network, rng = _perturbed((3, 4, 2), True, dtype=dtype)
+    workspace = GradientWorkspace(network.sizes, dtype=dtype, block_size=7)
+    workspace.load(network)
+    x = rng.random((30, 3)).astype(dtype)
+    predicted = workspace.predict(x)
+    assert predicted.shape == (30, 2) and predicted.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(predicted, network.predict(x), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_minibatch_pass_returns_the_summed_batch_losses_and_stops_at_a_divergence():
+    network, rng = _perturbed((2, 3, 1), True)
+    workspace = GradientWorkspace(network.sizes, block_size=8)
+    workspace.load(network)
+    x, y = augment_inputs(rng.random((20, 2))), rng.random((20, 1))
+    before = workspace.parameters.copy()
+    total = minibatch_pass(workspace, make_optimizer("sgd", 1e-12), x, y, batch_size=8, rng=np.random.default_rng(0), loss="mse")
+    # with a tiny step the batch losses add up to the full-batch sum of squares: batches of 8, 8 and 4
+    assert total == pytest.approx(workspace.sum_squared_error(x, y), rel=1e-9)
+    assert not np.array_equal(workspace.parameters, before)
+    workspace.parameters[0] = np.nan
+    sgd = make_optimizer("sgd")
+    assert np.isnan(minibatch_pass(workspace, sgd, x, y, batch_size=8, rng=np.random.default_rng(0), loss="mse"))
+    assert sgd._scratch is None  # stopped before the first update
