@@ -1,8 +1,8 @@
 """Run every xrann benchmark and print one table.
 
-    python benchmarks/run_all.py            # full sizes (about 15-25 minutes on 2 cores)
-    python benchmarks/run_all.py --quick    # small sizes, a smoke run (about 3 minutes)
-    python benchmarks/run_all.py --only epoch gradient
+    python benchmarks/run_all.py            # full sizes (about 40 minutes on 2 busy cores)
+    python benchmarks/run_all.py --quick    # small sizes, a smoke run (about 3-4 minutes)
+    python benchmarks/run_all.py --only fit defaults
 
 Each benchmark runs in its own subprocess, whose environment drops the
 OpenBLAS tuning variables OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (both
@@ -29,6 +29,8 @@ sys.path.insert(0, str(HERE))
 from common import blas_description, clean_environment, print_table  # noqa: E402
 
 BENCHMARKS = {
+    "fit": "bench_fit.py",
+    "defaults": "bench_nee_defaults.py",
     "epoch": "bench_epoch.py",
     "accuracy": "bench_time_to_accuracy.py",
     "gradient": "bench_gradient.py",
