@@ -27,12 +27,14 @@ def run(capsys, *argv):
 
 def test_fit_then_predict_round_trip(data_file, grid, tmp_path, capsys):
     model_path, prediction_path = tmp_path / "model.nc", tmp_path / "pred.nc"
-    status, out, err = run(
-        capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--out", model_path,
-        "--epochs", "5", "--seed", "3", "--hidden", "4,4", "--validation-years", "2008", "--no-progress",
-    )
+    with pytest.warns(xrann.ConvergenceWarning, match="epochs=5"):  # 5 epochs are too few, and the user is told
+        status, out, err = run(
+            capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--out", model_path,
+            "--epochs", "5", "--seed", "3", "--hidden", "4,4", "--validation-years", "2008", "--no-progress",
+        )
     assert status == 0, err
     assert "trained ann model of nee from t2m, swdown on 540 samples (540 held out for validation)" in out
+    assert "lm, 5 epochs, not converged (reached epochs=5)" in out
     model = xrann.open_model(model_path)
     assert model.drivers == ["t2m", "swdown"]
     assert model.hyperparameters["hidden"] == [4, 4]
@@ -55,6 +57,18 @@ def test_fit_linear_baseline_and_default_drivers(data_file, tmp_path, capsys):
     model = xrann.open_model(tmp_path / "m.nc")
     assert model.method == "linear"
     assert model.drivers == ["t2m", "swdown", "landcover"]
+    # without --validation-years, validation is "auto": 10 % of the 1,080 samples, drawn per grid point
+    assert model.hyperparameters["validation"] == "auto"
+    assert 0.05 < model.sample_counts["validation"] / 1080 < 0.15
+    assert "epochs" not in out
+
+
+def test_fit_trains_until_converged_by_default(data_file, tmp_path, capsys):
+    status, out, err = run(capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--out", tmp_path / "m.nc", "--no-progress")
+    assert status == 0, err
+    model = xrann.open_model(tmp_path / "m.nc")
+    assert model.hyperparameters["resolved_optimizer"] == "lm" and model.history.attrs["converged"] == 1
+    assert f"lm, {model.history.sizes['epoch']} epochs, converged (" in out
 
 
 @pytest.mark.parametrize(
@@ -85,7 +99,7 @@ def test_data_problems_exit_1_with_one_line(argv, message, data_file, tmp_path, 
 
 
 def test_predict_with_missing_driver(data_file, grid, tmp_path, capsys):
-    assert run(capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--epochs", "2", "--out", tmp_path / "m.nc")[0] == 0
+    assert run(capsys, "fit", data_file, "--target", "nee", "--drivers", "t2m,swdown", "--out", tmp_path / "m.nc")[0] == 0
     grid[["t2m"]].to_netcdf(tmp_path / "only_t2m.nc")
     status, _, err = run(capsys, "predict", tmp_path / "m.nc", tmp_path / "only_t2m.nc", "--out", tmp_path / "p.nc")
     assert status == 1
@@ -132,7 +146,7 @@ def test_version_and_module_entry_point(capsys):
 def test_demo_figures_are_skipped_with_a_clear_message_without_matplotlib(grid, tmp_path, capsys, monkeypatch):
     from xrann.cli import _draw_demo_figures
 
-    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown"], seed=0, epochs=2, progress=False)
+    model = grid.ann.fit(target="nee", drivers=["t2m", "swdown"], seed=0, progress=False)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     assert _draw_demo_figures(tmp_path, grid, model, grid.ann.predict(model), grid.ann.evaluate(model)) == []

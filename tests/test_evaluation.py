@@ -107,7 +107,7 @@ def test_accessor_evaluate_delegates(fitted_gridded):
     ds, model = fitted_gridded
     xr.testing.assert_identical(ds.ann.evaluate(model, period=[2008]), evaluate(ds, model, period=[2008]))
     fresh = ds.copy()
-    fresh.ann.fit(target="nee", drivers=DRIVERS, seed=0, epochs=20, progress=False)
+    fresh.ann.fit(target="nee", drivers=DRIVERS, seed=0, progress=False)
     assert float(fresh.ann.evaluate()["r2"]) <= 1
     with pytest.raises(ValueError, match="no model"):
         ds.copy().ann.evaluate()

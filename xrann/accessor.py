@@ -79,7 +79,7 @@ class AnnAccessor:
         progress: bool | None = None,
         **settings: Any,
     ) -> Model:
-        """Train a model predicting ``target`` from ``drivers``; see `xrann.fitting.fit_dataset`.
+        """Train a model predicting ``target`` from ``drivers``; see `xrann.fit.fit_dataset`.
 
         Parameters
         ----------
@@ -112,9 +112,16 @@ class AnnAccessor:
         --------
         >>> import xrann
         >>> ds = xrann.datasets.soil_toy(dry=True)
-        >>> model = ds.ann.fit(target="co2_flux", drivers=["soil_moisture", "grain_size"], seed=0, epochs=50)
-        >>> model.sample_counts["training"], model.history.sizes["epoch"]
-        (5, 50)
+        >>> model = ds.ann.fit(target="co2_flux", drivers=["soil_moisture", "grain_size"], seed=0, progress=False)
+        >>> model.sample_counts["training"], model.hyperparameters["resolved_optimizer"], bool(model.history.attrs["converged"])
+        (5, 'lm', True)
+
+        Five sites are too few for ``validation="auto"`` to hold any out, so training
+        stopped on the training loss. To stop on held-out samples, name them:
+
+        >>> model = ds.ann.fit(target="co2_flux", seed=0, validation={"site": [4]}, progress=False)
+        >>> model.sample_counts["training"], model.sample_counts["validation"]
+        (4, 1)
         """
         self._model = fit_dataset(
             self._dataset, target, drivers, validation=validation, mode=mode, progress=progress, **settings
@@ -139,7 +146,7 @@ class AnnAccessor:
         std: bool = False,
         mask_extrapolation: bool | float = False,
     ) -> xr.DataArray | xr.Dataset:
-        """Predict the model's target on this Dataset's grid; see `xrann.fitting.predict_dataset`.
+        """Predict the model's target on this Dataset's grid; see `xrann.predict.predict_dataset`.
 
         Parameters
         ----------
@@ -292,7 +299,7 @@ class AnnAccessor:
         return response_curve(self._dataset, self._resolve_model(model), driver, n=n, max_samples=max_samples, seed=seed)
 
     def extrapolation(self, model: Model | None = None) -> xr.Dataset:
-        """Where the model extrapolates; see `xrann.extrapolation.extrapolation_flags`.
+        """Where the model extrapolates; see `xrann.predict.extrapolation_flags`.
 
         Parameters
         ----------

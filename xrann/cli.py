@@ -37,8 +37,8 @@ __all__ = ["main", "build_parser", "demo_table", "DEMO_DRIVERS", "DEMO_SETTINGS"
 DEMO_DRIVERS = ["t2m", "precip", "swdown", "vpd", "soilm", "sif", "forest_fraction"]
 #: held out from training: they choose the epoch (early stopping) and are evaluated
 DEMO_VALIDATION_YEARS = [2007, 2015]
-#: two hidden layers of 8 sigmoid nodes, 100 epochs of mini-batches of 256 (about 100,000 updates)
-DEMO_SETTINGS: dict[str, Any] = {"hidden": (8, 8), "epochs": 100, "seed": 0}
+#: the defaults (one hidden layer of 4 nodes, Levenberg-Marquardt until converged), seeded
+DEMO_SETTINGS: dict[str, Any] = {"seed": 0}
 DEMO_FIGURES = ("maps", "seasonal_cycle", "regional_series", "scatter", "history")
 
 #: errors that come from the user's data or settings: reported in one line, exit status 1
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hidden", type=_hidden, default=(4,), help="nodes per hidden layer, e.g. 8,8 (default: 4)")
     fit.add_argument("--epochs", type=_integer_at_least(1, "a positive integer"), default=None, help="training epochs (default: auto)")
     fit.add_argument("--seed", type=_integer_at_least(0, "a non-negative integer"), default=0, help="random seed (default: 0)")
-    fit.add_argument("--validation-years", type=_int_list, default=None, help="years held out for early stopping, e.g. 2007,2015")
+    fit.add_argument("--validation-years", type=_int_list, default=None, help="years held out for early stopping, e.g. 2007,2015 (default: with at least 1,000 samples, 10%% of them, drawn per grid point)")
     fit.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     predict = commands.add_parser("predict", help="apply a saved model to a netCDF file", description="Apply a saved model to the drivers in a netCDF file.")
@@ -174,7 +174,7 @@ def _fit_command(args: argparse.Namespace) -> int:
     """``xrann fit``: train on a netCDF file and write the model."""
     out = _output_path(args.out, args.data)
     ds = _open_dataset(args.data)
-    validation = None
+    validation: Any = "auto"
     if args.validation_years is not None:
         target = resolve_variable(ds, args.target, "target")
         time_dim = find_time_dim(ds[target])
@@ -193,6 +193,12 @@ def _fit_command(args: argparse.Namespace) -> int:
         f"trained {model.method} model of {model.target} from {', '.join(model.drivers)} on {counts['training']} samples"
         + (f" ({counts['validation']} held out for validation)" if counts.get("validation") else "")
     )
+    if model.method != "linear":
+        history = model.history
+        _say(
+            f"{model.hyperparameters.get('resolved_optimizer')}, {history.sizes['epoch']} epochs, "
+            f"{'converged' if history.attrs.get('converged') else 'not converged'} ({history.attrs.get('stop_reason')})"
+        )
     _say(f"wrote {out}")
     return 0
 
@@ -343,7 +349,7 @@ def _run_demo(out: Path | str = "xrann_demo", progress: bool | None = None) -> d
     ds = north_america_nee()
     validation = {"time": DEMO_VALIDATION_YEARS}
 
-    hidden = " x ".join(map(str, DEMO_SETTINGS["hidden"]))
+    hidden = " x ".join(map(str, DEMO_SETTINGS.get("hidden", (4,))))
     _say(
         f"[2/{steps}] Training the network ({len(DEMO_DRIVERS)} drivers -> {hidden} sigmoid nodes -> nee) on 2008-2014; "
         f"{years} are held out (early stopping and evaluation) ..."
@@ -352,7 +358,8 @@ def _run_demo(out: Path | str = "xrann_demo", progress: bool | None = None) -> d
     counts = network.sample_counts
     _say(
         f"      {counts['training']} training and {counts['validation']} held-out samples; "
-        f"kept epoch {network.history.attrs['best_epoch'] + 1} of {network.history.sizes['epoch']}"
+        f"kept epoch {network.history.attrs['best_epoch'] + 1} of {network.history.sizes['epoch']} "
+        f"({network.hyperparameters['resolved_optimizer']}; {network.history.attrs['stop_reason']})"
     )
 
     _say(f"[3/{steps}] Fitting the linear baseline on the same drivers and years ...")

@@ -138,7 +138,7 @@ def cross_validate(
     target : hashable
         Variable name or CF standard name of the variable to predict.
     drivers : sequence of hashable, optional
-        As for `xrann.fitting.fit_dataset`.
+        As for `xrann.fit.fit_dataset`.
     by : str, default "time.year"
         How samples are grouped (see `fold_groups`).
     leave_out : int, default 1
@@ -147,7 +147,7 @@ def cross_validate(
     progress : bool, optional
         A bar over the folds; ``None`` shows one only in interactive sessions.
     **fit_kwargs
-        Passed to `xrann.fitting.fit_dataset` for every fold (``hidden``,
+        Passed to `xrann.fit.fit_dataset` for every fold (``hidden``,
         ``epochs``, ``seed``, ...). A ``validation`` given here is split from
         the fold's *training* groups (e.g. ``validation=0.2`` for early
         stopping); the held-out groups are only ever scored.
@@ -171,7 +171,7 @@ def cross_validate(
         ``by`` naming no dim or coordinate, or a dim the target lacks;
         ``leave_out`` below 1 or not below the number of groups.
     KeyError, TypeError
-        As for `xrann.fitting.fit_dataset`.
+        As for `xrann.fit.fit_dataset`.
 
     Notes
     -----

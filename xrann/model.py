@@ -105,7 +105,7 @@ class Model:
         ``"ann"`` for the sigmoid network.
     dtype : str
         Floating dtype the core computes in.
-    envelope : xrann.extrapolation.Envelope or None
+    envelope : xrann.core.envelope.Envelope or None
         k-means centroids of the scaled training drivers, for extrapolation
         flags (``None`` for files written before format version 2).
     version : str
@@ -213,7 +213,7 @@ class Model:
         Returns
         -------
         str or None
-            ``"bootstrap"`` or ``"folds"`` for an ensemble (see `xrann.ensemble`).
+            ``"bootstrap"`` or ``"folds"`` for an ensemble (see `xrann.fit.ensemble`).
 
         Examples
         --------

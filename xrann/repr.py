@@ -52,7 +52,7 @@ def final_losses(model: "Model") -> dict[str, float]:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, progress=False)
     >>> sorted(final_losses(model))
     ['loss']
     """
@@ -71,6 +71,44 @@ def final_losses(model: "Model") -> dict[str, float]:
     return losses
 
 
+def _epochs_run(model: "Model") -> int | None:
+    """Epochs actually run (the most of any ensemble member); None without a loss history."""
+    if "loss" not in model.history:
+        return None
+    return int(np.isfinite(np.atleast_2d(model.history["loss"].values)).sum(axis=-1).max())
+
+
+def _convergence(model: "Model") -> str | None:
+    """``"converged"``, ``"not converged"``, ``"k of n members converged"``, or None when the file does not say."""
+    history = model.history
+    if "converged" in history.data_vars:  # ensembles: one flag per member
+        flags = np.asarray(history["converged"].values, dtype=bool).reshape(-1)
+        return f"{int(flags.sum())} of {flags.size} members converged"
+    if "converged" in history.attrs:
+        return "converged" if int(history.attrs["converged"]) else "not converged"
+    return None
+
+
+def _optimizer(model: "Model") -> str:
+    """The optimiser that trained the model (what ``"auto"`` resolved to), as recorded in the file."""
+    settings = model.hyperparameters
+    return str(settings.get("resolved_optimizer", settings.get("optimizer", "")))
+
+
+def _training(model: "Model") -> str | None:
+    """``"lm, 13 epochs, converged"``: how a network was trained; None for the linear baseline."""
+    if model.method == "linear":
+        return None
+    parts = [_optimizer(model)]
+    epochs = _epochs_run(model)
+    if epochs is not None:
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+    convergence = _convergence(model)
+    if convergence is not None:
+        parts.append(convergence)
+    return ", ".join(part for part in parts if part)
+
+
 def _kind(model: "Model") -> str:
     if model.ensemble is None:
         return model.method
@@ -78,7 +116,10 @@ def _kind(model: "Model") -> str:
 
 
 def model_text(model: "Model") -> str:
-    """One-line summary: method, formula, layers, samples, final loss.
+    """One-line summary: method, formula, layers, samples, how training went, final loss.
+
+    How training went is the optimiser used (what ``optimizer="auto"``
+    resolved to), the epochs run and whether training converged.
 
     Parameters
     ----------
@@ -92,15 +133,17 @@ def model_text(model: "Model") -> str:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, progress=False)
     >>> model_text(model)
-    '<xrann.Model ann: co2_flux ~ soil_moisture, grain_size; layers 2 -> 4 -> 1; 3 training samples; final loss ...>'
+    '<xrann.Model ann: co2_flux ~ soil_moisture, grain_size; layers 2 -> 4 -> 1; 3 training samples; lm, ... epochs, converged; final loss ...>'
     """
     losses = final_losses(model)
+    training = _training(model)
     text = (
         f"<xrann.Model {_kind(model)}: {model.target} ~ {', '.join(model.drivers)}; "
         f"layers {_architecture(model)}; {model.sample_counts.get('training', 0)} training samples; "
-        f"final loss {losses['loss']:.3g}"
+        + (f"{training}; " if training else "")
+        + f"final loss {losses['loss']:.3g}"
     )
     if "val_loss" in losses:
         text += f", best validation loss {losses['val_loss']:.3g}"
@@ -136,7 +179,7 @@ def model_html(model: "Model") -> str:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, progress=False)
     >>> page = model_html(model)
     >>> page.startswith("<div") and "soil_moisture" in page and "<details" in page
     True
@@ -146,13 +189,20 @@ def model_html(model: "Model") -> str:
         ["method", _kind(model)],
         ["layers", _architecture(model)],
         ["bias", str(settings.get("bias", ""))],
-        ["optimizer", str(settings.get("optimizer", ""))],
-        ["learning rate", str(settings.get("resolved_learning_rate", settings.get("learning_rate", "")))],
-        ["epochs", str(settings.get("resolved_epochs", settings.get("epochs", "")))],
-        ["batch size", str(settings.get("resolved_batch_size", settings.get("batch_size", "")))],
-        ["dtype", model.dtype],
-        ["seed", str(settings.get("seed", ""))],
     ]
+    if model.method != "linear":
+        optimizer = _optimizer(model)
+        if settings.get("optimizer") == "auto" and "resolved_optimizer" in settings:
+            optimizer += " (optimizer='auto')"
+        learning_rate = settings.get("resolved_learning_rate", settings.get("learning_rate"))
+        batch_size = settings.get("resolved_batch_size", settings.get("batch_size"))
+        architecture_rows += [
+            ["optimizer", optimizer],
+            ["learning rate", f"none (steps chosen by {_optimizer(model)})" if learning_rate is None else str(learning_rate)],
+            ["epochs (limit)", str(settings.get("resolved_epochs", settings.get("epochs", "")))],
+            ["batch size", "full batch" if batch_size is None else str(batch_size)],
+        ]
+    architecture_rows += [["dtype", model.dtype], ["seed", str(settings.get("seed", ""))]]
     target_units = model.target_attrs.get("units", "")
     low, high = float(model.target_scaler.minimum[0]), float(model.target_scaler.maximum[0])
     target_rows = [[model.target, target_units, model.target_attrs.get("long_name", ""), _number(low), _number(high)]]
@@ -171,8 +221,14 @@ def model_html(model: "Model") -> str:
     loss_rows = [["final training loss", _number(losses["loss"])]]
     if "val_loss" in losses:
         loss_rows.append(["best validation loss", _number(losses["val_loss"])])
-    if "loss" in model.history:
-        loss_rows.append(["epochs run", str(int(np.isfinite(np.atleast_2d(model.history["loss"].values)).sum(axis=-1).max()))])
+    epochs = _epochs_run(model)
+    if epochs is not None and model.method != "linear":
+        loss_rows.append(["epochs run", str(epochs)])
+    convergence = _convergence(model)
+    if convergence is not None and model.method != "linear":
+        loss_rows.append(["converged", {"converged": "yes", "not converged": "no"}.get(convergence, convergence)])
+    if model.history.attrs.get("stop_reason"):
+        loss_rows.append(["stopped", str(model.history.attrs["stop_reason"])])
     if model.ensemble is not None:
         loss_rows.append(["(losses are means over members)", ""])
     columns = ["name", "units", "long name", "training min", "training max"]

@@ -27,6 +27,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
 from .core.arrays import ArraySource, random_split
 from .core.scaling import ConstantFeatureWarning, MinMaxScaler
 from .fit.settings import FitSettings
+from .fit.threads import single_blas_thread
 from .fit.training import train_network
 
 __all__ = ["SigmoidNetRegressor"]
@@ -40,11 +41,18 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
     hidden : tuple of int, default (4,)
         Nodes per hidden layer.
     bias : bool, default True
-    optimizer : {"adam", "sgd", "momentum", "irprop+"}, default "adam"
+    optimizer : {"auto", "lm", "lbfgs", "adam", "sgd", "momentum", "irprop+"}, default "auto"
+        ``"auto"`` is Levenberg-Marquardt (``"lm"``) for small networks,
+        L-BFGS for larger ones, and Adam when ``learning_rate`` or an integer
+        ``batch_size`` is given, as in `xrann.fit.FitSettings`.
     learning_rate : float, optional
-        Defaults to the optimiser's own default.
+        First-order methods only; defaults to the optimiser's own default.
+    optimizer_options : dict, optional
+        Options of the optimiser, e.g. ``{"damping": 0.01}`` for lm or
+        ``{"beta1": 0.8}`` for adam.
     epochs : int or "auto", default "auto"
-        ``"auto"`` aims for about 20,000 parameter updates.
+        ``"auto"`` is the optimiser's own limit (1,000 steps for lm), or about
+        100,000 parameter updates for first-order methods.
     batch_size : int, "auto" or None, default "auto"
         ``None`` is full batch.
     patience : int, "auto" or None, default "auto"
@@ -190,7 +198,8 @@ class SigmoidNetRegressor(RegressorMixin, BaseEstimator):
             bias=settings.bias, dtype=settings.dtype, loss=settings.loss,
         )
         resolved = settings.resolve(n_inputs, n_outputs, source.n_train, source.n_validation > 0)
-        self.network_, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=False)
+        with single_blas_thread():
+            self.network_, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=False)
         self.loss_curve_ = list(history.loss)
         self.validation_loss_curve_ = list(history.val_loss)
         self.best_epoch_ = int(history.best_epoch)

@@ -7,6 +7,9 @@ import xarray as xr
 import xrann
 from xrann.core.scaling import ConstantFeatureWarning
 
+# most fits here are deliberately short; tests/fit/test_defaults.py checks the ConvergenceWarning itself
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.ConvergenceWarning")
+
 
 def _r2(obs, pred):
     obs, pred = np.asarray(obs).ravel(), np.asarray(pred).ravel()
@@ -31,33 +34,6 @@ def test_transposed_dataset_keeps_its_own_dim_order(grid):
     predicted = transposed.ann.predict()
     assert predicted.dims == ("lon", "lat", "time")
     xr.testing.assert_identical(predicted.coords.to_dataset(), transposed["nee"].coords.to_dataset())
-
-
-def test_predict_without_target_and_on_another_dataset(fitted):
-    grid, model = fitted
-    future = grid.drop_vars("nee").isel(time=slice(0, 6))
-    predicted = future.ann.predict(model)
-    assert predicted.dims == ("time", "lat", "lon")
-    np.testing.assert_allclose(predicted.values, grid.ann.predict(model).isel(time=slice(0, 6)).values)
-    # drivers may be renamed as long as the CF standard_name matches
-    renamed = future.rename({"t2m": "tas"})
-    np.testing.assert_allclose(renamed.ann.predict(model).values, predicted.values)
-
-
-def test_nan_exactly_where_drivers_missing_even_if_target_present(fitted):
-    grid, model = fitted
-    gappy = grid.copy(deep=True)
-    gappy["swdown"][3, 2, 2] = np.nan
-    gappy["nee"][4, 2, 2] = np.nan  # a gap in the target does not stop prediction
-    predicted = gappy.ann.predict(model)
-    assert np.isnan(predicted[3, 2, 2])
-    assert np.isfinite(predicted[4, 2, 2])
-
-
-def test_static_driver_broadcast_matches_explicit_broadcast(fitted):
-    grid, model = fitted
-    explicit = grid.assign(landcover=grid["landcover"].broadcast_like(grid["nee"]))
-    np.testing.assert_allclose(explicit.ann.predict(model).values, grid.ann.predict(model).values)
 
 
 def test_cf_standard_name_lookup_for_target_and_drivers(grid):
@@ -88,21 +64,16 @@ def test_validation_fraction_and_selection_counts(grid):
     model = grid.ann.fit(target="nee", validation=0.25, seed=0, epochs=5, progress=False)
     counts = model.sample_counts
     n_valid = 24 * 45
-    assert counts == {"grid_points": 24 * 48, "dropped": 72, "training": n_valid - 270, "validation": 270}
+    # a fraction is drawn per grid point by a seeded hash: about, not exactly, 25 %
+    assert counts["grid_points"] == 24 * 48 and counts["dropped"] == 72
+    assert counts["training"] + counts["validation"] == n_valid
+    assert abs(counts["validation"] - 0.25 * n_valid) < 0.05 * n_valid
+    assert model.hyperparameters["resolved_validation_fraction"] == 0.25
     assert set(model.history.data_vars) == {"loss", "val_loss"}
     by_year = grid.ann.fit(target="nee", validation={"time": [2008]}, seed=0, epochs=5, progress=False)
     assert by_year.sample_counts["validation"] == 12 * 45
     sliced = grid.ann.fit(target="nee", validation={"time": slice("2008-06", "2008-12")}, seed=0, epochs=5, progress=False)
     assert sliced.sample_counts["validation"] == 7 * 45
-
-
-def test_defaults_fit_a_100k_sample_grid(grid):
-    from tests.conftest import make_grid_dataset
-
-    big = make_grid_dataset(n_time=120, n_lat=30, n_lon=30, seed=1)  # 108,000 grid points
-    model = big.ann.fit(target="nee", drivers=["t2m", "swdown", "landcover"], seed=0, progress=False)
-    assert model.sample_counts["training"] > 100_000
-    assert _r2(big["nee"], big.ann.predict()) > 0.95
 
 
 def test_float32_model(grid):
@@ -149,7 +120,7 @@ def test_divergence_error_names_learning_rate(grid):
         ({"validation": 1.5}, ValueError, r"validation=1.5 is not understood"),
         ({"validation": {"time": [1999]}}, ValueError, r"years \[1999\] are not in dim 'time'"),
         ({"validation": {"time": [2007, 2008]}}, ValueError, "leaving none for training"),
-        ({"optimizer": "lbfgs"}, ValueError, "optimizer='lbfgs' is not known"),
+        ({"optimizer": "bfgs"}, ValueError, r"optimizer='bfgs' is not known; choose one of \['adam', 'irprop\+', 'lbfgs', 'lm'"),
         ({"dtype": "float16"}, ValueError, "dtype='float16' is not supported"),
         ({"n_hidden": 3}, TypeError, r"unknown settings \['n_hidden'\]"),
     ],
@@ -173,21 +144,7 @@ def test_no_valid_samples(grid):
 def test_too_few_samples_for_validation_split():
     tiny = xrann.datasets.soil_toy()
     with pytest.raises(ValueError, match=r"too few samples for validation=0.1: 3 valid samples give 0 validation"):
-        tiny.ann.fit(target="co2_flux", validation=0.1)
-
-
-def test_predict_with_missing_drivers_or_other_units(fitted):
-    grid, model = fitted
-    with pytest.raises(KeyError, match=r"\['swdown'\] are missing from the Dataset"):
-        grid.drop_vars("swdown").ann.predict(model)
-    celsius = grid.assign(t2m=(grid["t2m"] - 273.15).assign_attrs(units="degC", standard_name="air_temperature"))
-    with pytest.raises(ValueError, match="driver 't2m' has units 'degC' but the model was trained with 'K'"):
-        celsius.ann.predict(model)
-
-
-def test_predict_without_any_model():
-    with pytest.raises(ValueError, match=r"no model: pass one, e.g. ds.ann.predict\(model\)"):
-        xrann.datasets.soil_toy().ann.predict()
+        tiny.ann.fit(target="co2_flux", validation=0.1, seed=0)
 
 
 def test_numpy_typed_settings_are_stored_as_plain_numbers(tmp_path):
@@ -214,23 +171,14 @@ def test_mode_is_checked_and_recorded_as_used(grid):
 
 
 def test_patience_without_validation_warns(grid):
-    with pytest.warns(UserWarning, match="patience=5 has no effect without a validation set"):
-        grid.ann.fit(target="nee", drivers=["t2m"], patience=5, epochs=2, progress=False)
+    with pytest.warns(UserWarning, match="patience=5 has no effect on the validation loss without a validation set"):
+        grid.ann.fit(target="nee", drivers=["t2m"], patience=5, epochs=2, validation=None, progress=False)
 
 
 def test_validation_along_a_dim_the_target_lacks(grid):
     ds = grid.assign(bounds=(("time", "nv"), np.zeros((24, 2))))
     with pytest.raises(ValueError, match=r"validation selects along dim 'nv', which the target lacks \(its dims are \('time', 'lat', 'lon'\)\)"):
         ds.ann.fit(target="nee", drivers=["t2m"], validation={"nv": 0})
-
-
-def test_bad_extrapolation_threshold_fails_before_predicting(fitted, monkeypatch):
-    grid, model = fitted
-    calls = []
-    monkeypatch.setattr(model, "predict_array", lambda matrix: calls.append(matrix) or matrix[:, 0])
-    with pytest.raises(ValueError, match="mask_extrapolation=-1 is not understood"):
-        grid.ann.predict(model, mask_extrapolation=-1)
-    assert calls == []
 
 
 def test_numpy_fit_never_uses_the_global_dask_scheduler(grid):

@@ -5,15 +5,19 @@ import pytest
 import xarray as xr
 
 import xrann
-from xrann.ensemble import EnsembleCore, _member_samples, member_models
+from tests.conftest import make_grid_dataset
+from xrann.core.ensemble import EnsembleCore
+from xrann.fit.ensemble import _member_samples
+from xrann.predict.dataset import member_models
 
 DRIVERS = ["t2m", "swdown", "landcover"]
+
+# most fits here are deliberately short
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")
 def grid_and_ensemble():
-    from .conftest import make_grid_dataset
-
     grid = make_grid_dataset()
     model = grid.ann.fit(target="nee", drivers=DRIVERS, seed=0, epochs=60, members=4, progress=False)
     return grid, model
@@ -206,3 +210,15 @@ def test_nee_spread_is_larger_where_the_held_out_years_are_novel():
     whole_domain = float(spread.where(held_out).mean()) / float(spread.where(~held_out).mean())
     assert 1.0 < whole_domain < 1.05
     assert 1.0 < float(distance.where(held_out).mean()) / float(distance.where(~held_out).mean()) < 1.05
+
+
+def test_members_stop_on_their_out_of_bag_samples_unless_validation_is_given(grid):
+    settings = dict(target="nee", drivers=DRIVERS, seed=0, epochs=5, members=2, progress=False)
+    out_of_bag = grid.ann.fit(**settings)  # validation="auto" holds nothing out for an ensemble
+    assert out_of_bag.sample_counts["validation"] == 0 and out_of_bag.sample_counts["training"] == 24 * 45
+    assert out_of_bag.hyperparameters["resolved_validation_fraction"] is None
+    assert out_of_bag.hyperparameters["resolved_optimizer"] == "lm"
+    assert np.isfinite(out_of_bag.history["val_loss"].values).all()
+    shared = grid.ann.fit(validation=0.2, **settings)
+    assert 0.15 < shared.sample_counts["validation"] / (24 * 45) < 0.25
+    assert shared.history["val_loss"].sizes == {"member": 2, "epoch": 5}

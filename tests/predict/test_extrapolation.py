@@ -5,7 +5,8 @@ import pytest
 import xarray as xr
 
 import xrann
-from xrann.extrapolation import DEFAULT_DISTANCE_THRESHOLD, Envelope, draw_valid_samples, kmeans
+from xrann.core.envelope import Envelope, kmeans
+from xrann.predict.extrapolation import DEFAULT_DISTANCE_THRESHOLD, resolve_threshold
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +67,20 @@ def test_mask_extrapolation_sets_flagged_cells_to_nan(moist_model):
     distance = float(sites.ann.extrapolation(moist_model)["envelope_distance"][2])
     strict = sites.ann.predict(moist_model, mask_extrapolation=distance / 2)
     assert int(strict.count()) == 0
-    assert DEFAULT_DISTANCE_THRESHOLD == 2.0
 
 
-@pytest.mark.parametrize("threshold", [-1.0, 0, "yes"])
+@pytest.mark.parametrize("threshold", [-1.0, 0, "yes", False])
 def test_bad_threshold(moist_model, threshold):
     with pytest.raises(ValueError, match="mask_extrapolation=.* is not understood"):
-        xrann.datasets.soil_toy_sites().ann.predict(moist_model, mask_extrapolation=threshold)
+        resolve_threshold(threshold)
+    if threshold is not False:  # False means no masking to predict()
+        with pytest.raises(ValueError, match="mask_extrapolation=.* is not understood"):
+            xrann.datasets.soil_toy_sites().ann.predict(moist_model, mask_extrapolation=threshold)
+
+
+def test_threshold_true_is_the_default_distance():
+    assert resolve_threshold(True) == DEFAULT_DISTANCE_THRESHOLD == 2.0
+    assert resolve_threshold(np.float32(1.5)) == 1.5
 
 
 def test_missing_driver_is_a_clear_error(moist_model):
@@ -127,14 +135,3 @@ def test_envelope_of_identical_samples_and_of_few_samples():
     assert envelope.distance(np.array([[0.6, 0.5]]))[0] > 1e6
     with pytest.raises(ValueError, match="at least one sample"):
         Envelope.fit(np.empty((0, 2)), seed=0)
-
-
-def test_draw_valid_samples_matches_for_numpy_and_dask(grid):
-    names = ["t2m", "landcover", "nee"]
-    dims = ("time", "lat", "lon")
-    few = draw_valid_samples(grid, names, dims, max_samples=50, seed=3)
-    assert few.shape == (50, 3) and np.isfinite(few).all()
-    np.testing.assert_array_equal(few, draw_valid_samples(grid.chunk({"time": 7}), names, dims, max_samples=50, seed=3))
-    every = draw_valid_samples(grid, names, dims, max_samples=None, seed=0)
-    assert every.shape[0] == int(grid["nee"].count())
-    np.testing.assert_array_equal(every[:, 0], grid["t2m"].values[np.isfinite(grid["nee"].values)])

@@ -23,6 +23,18 @@ __all__ = ["ArraySource", "loss_factor", "minibatch_pass", "random_split"]
 def loss_factor(n_samples: int, n_outputs: int, loss: str) -> float:
     """``c`` of the loss ``c * sum(residual ** 2)``: ``1 / (n_samples * n_outputs)`` for MSE, 1 for SSE.
 
+    Parameters
+    ----------
+    n_samples : int
+        Training samples the loss sums over.
+    n_outputs : int
+        Outputs of the network.
+    loss : {"mse", "sse"}
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> loss_factor(4, 1, "mse"), loss_factor(4, 1, "sse")

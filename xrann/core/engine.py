@@ -148,6 +148,18 @@ class GradientSource(Objective, Protocol):
     Besides the full-batch `~xrann.core.optimizers.Objective` methods, a
     source reports its sample counts, makes a mini-batch epoch for
     first-order optimisers, and measures the validation loss.
+
+    Examples
+    --------
+    The in-memory source of `xrann.core.arrays` is one:
+
+    >>> from xrann.core.arrays import ArraySource
+    >>> from xrann.core.network import initialize
+    >>> net = initialize((2, 3, 1), rng=np.random.default_rng(0))
+    >>> x, y = np.random.default_rng(1).random((10, 2)), np.zeros((10, 1))
+    >>> source: GradientSource = ArraySource(net.sizes, x[:8], y[:8], x[8:], y[8:])
+    >>> source.n_train, source.n_validation, source.validation_loss(source.flatten(net)) > 0
+    (8, 2, True)
     """
 
     n_train: int
@@ -184,7 +196,7 @@ def check_finite_loss(loss: float, epoch: int, optimizer: Optimizer) -> None:
     >>> check_finite_loss(float("nan"), 3, SGD(10.0))
     Traceback (most recent call last):
     ...
-    xrann.core.engine.TrainingDivergedError: the training loss became nan at epoch 3 with learning_rate=10.0 ...
+    xrann.core.engine.TrainingDivergedError: the training loss became nan at epoch 3 with learning_rate=10.0; ... learning_rate=1.
     """
     if math.isfinite(loss):
         return
@@ -196,7 +208,7 @@ def check_finite_loss(loss: float, epoch: int, optimizer: Optimizer) -> None:
         )
     raise TrainingDivergedError(
         f"the training loss became {loss} at epoch {epoch} with optimizer={optimizer.name!r}; training diverged. "
-        "Check the drivers for extreme values, or try optimizer='adam' with a small learning_rate."
+        "Check the drivers and target for extreme values, or try a first-order optimizer such as optimizer='adam'."
     )
 
 
@@ -356,11 +368,11 @@ def train(
     >>> from xrann.core.network import initialize
     >>> from xrann.core.optimizers import make_optimizer
     >>> rng = np.random.default_rng(0)
-    >>> x = rng.random((200, 1)); y = 0.2 + 0.6 * x ** 2
+    >>> x = rng.random((200, 1)); y = 0.2 + 0.6 * x ** 2 + rng.normal(0, 0.01, x.shape)
     >>> source = ArraySource((1, 4, 1), x, y)
     >>> parameters = source.flatten(initialize((1, 4, 1), rng=rng))
     >>> history = train(source, parameters, make_optimizer("lm"), Schedule(None, 200, 10), rng=rng)
-    >>> history.loss[-1] < 1e-5, history.converged
+    >>> history.loss[-1] < 2e-4, history.converged  # the noise variance is 1e-4
     (True, True)
     """
     if schedule.batch_size is not None and not optimizer.minibatch:

@@ -20,13 +20,13 @@ class EnsembleCore:
     Attributes
     ----------
     members : list
-        One core (e.g. `xrann.network.SigmoidNetwork`) per member, all the same architecture.
+        One core (e.g. `xrann.core.network.SigmoidNetwork`) per member, all the same architecture.
     kind : str
         ``"bootstrap"`` or ``"folds"``.
 
     Examples
     --------
-    >>> from xrann.linear import LinearMap
+    >>> from xrann.core.linear import LinearMap
     >>> core = EnsembleCore([LinearMap(np.ones((1, 1)), np.zeros(1)), LinearMap(np.ones((1, 1)), np.ones(1))], "bootstrap")
     >>> core.predict(np.array([[1.0]]))
     array([[1.5]])

@@ -23,19 +23,25 @@ ENVELOPE_MAX_CLUSTERS = 32
 
 #: quantile of the training distances used as the reference scale
 ENVELOPE_QUANTILE = 0.95
+#: most Lloyd iterations of `kmeans`
+KMEANS_MAX_ITERATIONS = 10
 
 
-def _squared_distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """``(n_points, n_centroids)`` squared Euclidean distances, never negative."""
-    squared = (
-        np.einsum("ij,ij->i", points, points)[:, None]
-        - 2.0 * points @ centroids.T
-        + np.einsum("ij,ij->i", centroids, centroids)[None, :]
-    )
-    return np.maximum(squared, 0.0)
+def _squared_distances(points: np.ndarray, centroids: np.ndarray, point_norms: np.ndarray | None = None) -> np.ndarray:
+    """``(n_points, n_centroids)`` squared Euclidean distances (one BLAS product), never negative.
+
+    ``point_norms`` are the points' squared norms, when the caller computed them already.
+    """
+    if point_norms is None:
+        point_norms = np.einsum("ij,ij->i", points, points)
+    squared = points @ centroids.T
+    squared *= -2.0
+    squared += point_norms[:, None]
+    squared += np.einsum("ij,ij->i", centroids, centroids)[None, :]
+    return np.maximum(squared, 0.0, out=squared)
 
 
-def kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator, max_iterations: int = 100) -> np.ndarray:
+def kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator, max_iterations: int = KMEANS_MAX_ITERATIONS) -> np.ndarray:
     """Centroids of ``points`` by Lloyd's k-means with k-means++ seeding (numpy).
 
     Parameters
@@ -46,7 +52,8 @@ def kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator, max_it
         At most ``n_points``.
     rng : numpy.random.Generator
         Seeds the initial centroids; the same seed gives the same centroids.
-    max_iterations : int, default 100
+    max_iterations : int, default 10
+        Lloyd iterations at most (the envelope needs a description of the samples, not the optimum).
 
     Returns
     -------
@@ -76,13 +83,19 @@ def kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator, max_it
         total = nearest.sum()
         chosen = rng.choice(n_points, p=nearest / total) if total > 0 else rng.integers(n_points)
         centroids[index] = points[chosen]
-        nearest = np.minimum(nearest, _squared_distances(points, centroids[index : index + 1])[:, 0])
+        difference = points - centroids[index]
+        np.minimum(nearest, np.einsum("ij,ij->i", difference, difference), out=nearest)
+    point_norms = np.einsum("ij,ij->i", points, points)
+    columns = np.arange(n_points)
+    one_hot = np.zeros((n_clusters, n_points))
     for _ in range(max_iterations):
-        distances = _squared_distances(points, centroids)
+        distances = _squared_distances(points, centroids, point_norms)
         labels = distances.argmin(axis=1)
         counts = np.bincount(labels, minlength=n_clusters)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, labels, points)
+        # sums per cluster as one BLAS product with the one-hot assignment (np.add.at is slow)
+        one_hot[...] = 0.0
+        one_hot[labels, columns] = 1.0
+        sums = one_hot @ points
         updated = centroids.copy()
         filled = counts > 0
         updated[filled] = sums[filled] / counts[filled, None]
@@ -90,7 +103,7 @@ def kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator, max_it
             # an empty cluster restarts at the point farthest from its centroid
             farthest = np.argsort(distances[np.arange(n_points), labels])[::-1]
             updated[~filled] = points[farthest[: int((~filled).sum())]]
-        if np.allclose(updated, centroids, rtol=0.0, atol=1e-10):
+        if np.abs(updated - centroids).max() <= 1e-10:
             centroids = updated
             break
         centroids = updated

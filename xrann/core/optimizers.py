@@ -49,6 +49,27 @@ class Objective(Protocol):
     is ``c * r @ r`` with ``c = 1 / n_terms`` for ``loss="mse"`` and ``1`` for
     ``"sse"``; `gauss_newton` returns ``c * J.T @ J`` and ``c * J.T @ r``, so
     the gradient is ``2 * c * J.T @ r``.
+
+    Examples
+    --------
+    A least-squares line ``y = p[0] + p[1] * x`` as an objective (SSE, ``c = 1``):
+
+    >>> class Line:
+    ...     x, y = np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0])
+    ...     def residuals(self, p):
+    ...         return p[0] + p[1] * self.x - self.y
+    ...     def loss(self, p):
+    ...         return float(self.residuals(p) @ self.residuals(p))
+    ...     def loss_and_gradient(self, p):
+    ...         jacobian = np.stack([np.ones(3), self.x], axis=1)
+    ...         return self.loss(p), 2 * jacobian.T @ self.residuals(p)
+    ...     def gauss_newton(self, p):
+    ...         jacobian = np.stack([np.ones(3), self.x], axis=1)
+    ...         return self.loss(p), jacobian.T @ jacobian, jacobian.T @ self.residuals(p)
+    >>> objective: Objective = Line()
+    >>> loss, jtj, jtr = objective.gauss_newton(np.zeros(2))
+    >>> (np.zeros(2) - np.linalg.solve(jtj, jtr)).tolist()  # one Gauss-Newton step solves it
+    [1.0, 2.0]
     """
 
     def loss(self, parameters: np.ndarray) -> float:
@@ -86,6 +107,22 @@ class StepResult:
 def check_positive(value: Any, name: str) -> float:
     """``value`` as a float, or a `ValueError` naming ``name`` if it is not a finite positive number.
 
+    Parameters
+    ----------
+    value : object
+        An optimiser option as the user gave it.
+    name : str
+        The option's name, for the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Not a number, not finite, not positive, or a bool.
+
     Examples
     --------
     >>> check_positive(2, "damping")
@@ -102,6 +139,24 @@ def check_positive(value: Any, name: str) -> float:
 
 def check_fraction(value: Any, name: str, *, closed_low: bool = True) -> float:
     """``value`` as a float in ``[0, 1)`` (``(0, 1)`` with ``closed_low=False``), else a `ValueError`.
+
+    Parameters
+    ----------
+    value : object
+        An optimiser option as the user gave it.
+    name : str
+        The option's name, for the message.
+    closed_low : bool, default True
+        Whether 0 is allowed.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Not a number in the interval, or a bool.
 
     Examples
     --------
@@ -416,6 +471,18 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {}
 def register(name: str, cls: type[Optimizer]) -> type[Optimizer]:
     """Add an optimiser class to `OPTIMIZERS` under ``name`` (lower case).
 
+    Parameters
+    ----------
+    name : str
+        The registry name (what ``optimizer=`` takes); also set as ``cls.name``.
+    cls : type
+        A subclass of `Optimizer`.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
     Examples
     --------
     >>> register("plain-sgd", SGD) is SGD and "plain-sgd" in OPTIMIZERS
@@ -433,6 +500,20 @@ for _name, _cls in (("sgd", SGD), ("momentum", Momentum), ("adam", Adam), ("irpr
 
 def optimizer_class(name: str) -> type[Optimizer]:
     """The registered class for ``name`` (case-insensitive), or a `ValueError` listing the known names.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    type
+        A subclass of `Optimizer`.
+
+    Raises
+    ------
+    ValueError
+        An unknown name.
 
     Examples
     --------

@@ -128,18 +128,19 @@ class MinMaxScaler:
         return cls(minimum, maximum, (float(low), float(high)))
 
     @property
-    def _span(self) -> np.ndarray:
+    def span(self) -> np.ndarray:
+        """``maximum - minimum`` per column, 1 for constant columns (which scale to the range's low end)."""
         return np.where(_is_constant(self.minimum, self.maximum), 1.0, self.maximum - self.minimum)
 
     def transform(self, values: np.ndarray, dtype: np.dtype | str | None = None) -> np.ndarray:
         """Map ``values`` ``(n_samples, n_columns)`` into the scaled space."""
         low, high = self.feature_range
-        factor = (high - low) / self._span
+        factor = (high - low) / self.span
         result = (np.asarray(values, dtype=np.float64) - self.minimum) * factor + low
         return result if dtype is None else result.astype(dtype, copy=False)
 
     def inverse_transform(self, values: np.ndarray) -> np.ndarray:
         """Map scaled ``values`` back to the original units (float64)."""
         low, high = self.feature_range
-        factor = self._span / (high - low)
+        factor = self.span / (high - low)
         return (np.asarray(values, dtype=np.float64) - low) * factor + self.minimum

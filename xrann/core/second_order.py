@@ -140,7 +140,7 @@ class LevenbergMarquardt(Optimizer):
     max_parameters = 2000
     larger_network_advice = "use optimizer='lbfgs', which needs only gradients."
     auto_epochs = 1000
-    auto_patience = 10
+    auto_patience = 5
 
     def __init__(
         self,

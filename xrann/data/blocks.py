@@ -37,6 +37,7 @@ from dask.utils import format_bytes, parse_bytes
 __all__ = [
     "align_chunks",
     "block_grid",
+    "numpy_grid",
     "BlockGrid",
     "LargeBlockWarning",
     "max_block_bytes",
@@ -226,6 +227,63 @@ def _aligned(variable: xr.DataArray, sample_dims: Sequence[Hashable], chunks: Ma
     return da.broadcast_to(data, shape, chunks=tuple(chunks[dim] for dim in sample_dims))
 
 
+def numpy_grid(
+    ds: xr.Dataset,
+    target: Hashable,
+    drivers: Sequence[Hashable],
+    sample_dims: Sequence[Hashable],
+    holdout: xr.DataArray | None = None,
+) -> BlockGrid:
+    """The one-block grid of numpy-backed variables: each a (broadcast, never copied) numpy view on ``sample_dims``.
+
+    The counterpart of `block_grid` without dask: numpy-backed fits skip
+    building and running task graphs, and go through the same per-block
+    functions on the single block.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        numpy-backed.
+    target : hashable
+    drivers : sequence of hashable
+    sample_dims : sequence of hashable
+    holdout : xarray.DataArray, optional
+        Boolean on (a subset of) ``sample_dims``.
+
+    Returns
+    -------
+    BlockGrid
+        With numpy ``arrays`` and a single block.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"nee": (("time", "lat"), np.zeros((4, 6))), "soil": ("lat", np.ones(6))})
+    >>> grid = numpy_grid(ds, "nee", ["soil"], ("time", "lat"))
+    >>> grid.numblocks, grid.arrays[1].shape, grid.arrays[1].strides[0]
+    ((1, 1), (4, 6), 0)
+    """
+    sample_dims = tuple(sample_dims)
+    shape = tuple(int(ds.sizes[dim]) for dim in sample_dims)
+    variables = [ds[target]] + [ds[name] for name in drivers]
+    if holdout is not None:
+        variables.append(holdout.astype(bool))
+    arrays = []
+    for variable in variables:
+        own = [dim for dim in sample_dims if dim in variable.dims]
+        data = np.asarray(variable.transpose(*own).data)
+        data = data[tuple(slice(None) if dim in own else None for dim in sample_dims)]
+        arrays.append(np.broadcast_to(data, shape))
+    return BlockGrid(
+        sample_dims=sample_dims,
+        shape=shape,
+        chunks=tuple((size,) for size in shape),
+        arrays=arrays,
+        n_drivers=len(drivers),
+        has_holdout=holdout is not None,
+        itemsizes=tuple(ds[name].dtype.itemsize for name in [target, *drivers]),
+    )
+
+
 def block_grid(
     ds: xr.Dataset,
     target: Hashable,
@@ -278,6 +336,31 @@ def block_grid(
 
 
 def warn_large_blocks(grid: BlockGrid) -> None:
+    """Warn with a `LargeBlockWarning` when the largest block exceeds `max_block_bytes`.
+
+    The warning suggests a ``ds.chunk(...)`` call that shrinks the first dim
+    with more than one point per chunk enough to fit the budget.
+
+    Parameters
+    ----------
+    grid : BlockGrid
+
+    Warns
+    -----
+    LargeBlockWarning
+        The target and drivers of the largest block take more than the budget.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> ds = xr.Dataset({"nee": (("time", "x"), np.zeros((6, 4))), "t2m": (("time", "x"), np.ones((6, 4)))})
+    >>> grid = block_grid(ds.chunk({"time": 4}), "nee", ["t2m"], ("time", "x"))
+    >>> with dask.config.set({"xrann.max-block-bytes": 100}), warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_large_blocks(grid)
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    the largest block of the Dataset holds 256 B ... e.g. ds = ds.chunk({'time': 1}), ...
+    """
     budget = max_block_bytes()
     size = grid.largest_block_bytes()
     if size <= budget:
@@ -316,14 +399,29 @@ def release_freed_memory() -> None:
     Blocks allocate and free many arrays of a few MB in several threads; glibc
     keeps such freed memory in its heaps, and over thousands of blocks the
     resident size creeps up with the size of the dataset. Trimming after each
-    block (as dask.distributed does for its workers) keeps it flat.
+    block (as dask.distributed does for its workers) keeps it flat. Elsewhere
+    than glibc (macOS, Windows, musl) it does nothing.
+
+    Examples
+    --------
+    >>> release_freed_memory()
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
 
 def active_client():
-    """The active dask.distributed client, or None (local schedulers)."""
+    """The active dask.distributed client, or None (local schedulers, or distributed not installed).
+
+    Returns
+    -------
+    distributed.Client or None
+
+    Examples
+    --------
+    >>> active_client() is None  # no client started in this session
+    True
+    """
     try:
         from distributed import get_client
     except ImportError:
@@ -335,6 +433,23 @@ def active_client():
 
 
 def compute(*collections):
-    """`dask.compute` with task retries when a distributed client runs it."""
+    """`dask.compute` with task retries when a distributed client runs it.
+
+    Parameters
+    ----------
+    *collections : dask collections or delayed objects
+        Computed together, sharing their common tasks.
+
+    Returns
+    -------
+    tuple
+        The computed results, one per collection.
+
+    Examples
+    --------
+    >>> total, length = compute(da.ones(4, chunks=2).sum(), dask.delayed(len)([1, 2]))
+    >>> float(total), length
+    (4.0, 2)
+    """
     options = {"retries": TASK_RETRIES} if active_client() is not None else {}
     return dask.compute(*collections, **options)

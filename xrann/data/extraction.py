@@ -45,6 +45,16 @@ __all__ = [
 def finite_rows(matrix: np.ndarray) -> np.ndarray:
     """Which rows of a ``(n, n_columns)`` matrix are finite in every column (integer columns always are).
 
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(n, n_columns)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` boolean, ``True`` where every value of the row is finite.
+
     Examples
     --------
     >>> finite_rows(np.array([[1.0, 2.0], [np.nan, 1.0], [1.0, np.inf]])).tolist()
@@ -68,7 +78,29 @@ def _valid_points(arrays: Sequence[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SplitRule:
-    """How a block's valid samples divide into training and validation."""
+    """How a block's valid samples divide into training and validation.
+
+    A block with a holdout mask (a ``{dim: labels}`` selection) uses the
+    mask; otherwise a ``fraction`` of the grid points is held out by a seeded
+    hash of each point's position in the full grid
+    (`xrann.core.hashing.validation_fraction_mask`).
+
+    Parameters
+    ----------
+    grid_shape : tuple of int
+        Shape of the full sample grid (the hashes depend on positions in it).
+    fraction : float or None
+        Share of the grid points held out by hash; ``None`` holds out none
+        (or those of the holdout mask).
+    seed : int
+        Seeds the hash.
+
+    Examples
+    --------
+    >>> rule = SplitRule(grid_shape=(12, 10), fraction=0.2, seed=0)
+    >>> rule.fraction
+    0.2
+    """
 
     grid_shape: tuple[int, ...]
     fraction: float | None
@@ -89,7 +121,38 @@ def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitR
 
 
 def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule) -> np.ndarray:
-    """``[grid points, valid, training, validation, minima..., maxima...]`` of one block (minima over training samples)."""
+    """``[grid points, valid, training, validation, minima..., maxima...]`` of one block (minima over training samples).
+
+    The statistics pass of a fit runs this on every block; the counts add up
+    to the fit's sample counts and the extremes give the scalers.
+
+    Parameters
+    ----------
+    *arrays : numpy.ndarray
+        The block of the target, of each driver, then (with ``has_holdout``)
+        of the boolean holdout mask, all of the block's shape.
+    n_drivers : int
+    has_holdout : bool
+        Whether the last array is a holdout mask (``True`` for validation).
+    starts : tuple of int
+        Position of the block's first grid point along each dim.
+    rule : SplitRule
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(4 + 2 * (1 + n_drivers),)`` float64: the number of grid points,
+        valid, training and validation samples, then the minima and the
+        maxima of the target and each driver over the training samples
+        (``inf`` and ``-inf`` without training samples).
+
+    Examples
+    --------
+    >>> target, driver = np.array([[1.0, np.nan, 3.0, 4.0]]), np.array([[0.0, 1.0, 2.0, 3.0]])
+    >>> rule = SplitRule(grid_shape=(1, 4), fraction=None, seed=0)
+    >>> block_statistics(target, driver, n_drivers=1, has_holdout=False, starts=(0, 0), rule=rule).tolist()
+    [4.0, 3.0, 3.0, 0.0, 1.0, 0.0, 4.0, 3.0]
+    """
     valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
     training = valid if held_out is None else valid & ~held_out
     n_variables = 1 + n_drivers
@@ -145,17 +208,25 @@ class BlockSamples:
         return sum(a.nbytes for a in (self.inputs, self.targets, self.val_inputs, self.val_targets))
 
 
-def _column_scaler(scaler: MinMaxScaler, column: int) -> MinMaxScaler:
-    return MinMaxScaler(scaler.minimum[column : column + 1], scaler.maximum[column : column + 1], scaler.feature_range)
+def _scaled_rows(columns, rows: np.ndarray, scaler: MinMaxScaler, dtype, bias: bool) -> np.ndarray:
+    """Matrix of the selected rows of each column, scaled as ``scaler.transform`` would, plus a ones column when ``bias``.
 
-
-def _scaled_rows(columns, rows: np.ndarray, scalers, dtype, bias: bool) -> np.ndarray:
-    """Matrix of the selected rows of each column, each scaled, plus a ones column when ``bias``."""
+    Written column by column straight into the matrix of the training dtype:
+    no stacked copy of the block, and broadcast (static) columns are read
+    through their views.
+    """
     n_rows = int(np.count_nonzero(rows))
     matrix = np.empty((n_rows, len(columns) + bias), dtype=dtype)
-    for j, (values, scaler) in enumerate(zip(columns, scalers)):
-        picked = values[rows.reshape(values.shape)]
-        matrix[:, j] = scaler.transform(picked[:, None], dtype=dtype)[:, 0]
+    low = scaler.feature_range[0]
+    factor = (scaler.feature_range[1] - low) / scaler.span
+    scratch = np.empty(n_rows)
+    selection = rows.reshape(np.shape(columns[0])) if columns else rows
+    for j, values in enumerate(columns):
+        # (values - minimum) * factor + low in float64, the operations of MinMaxScaler.transform
+        np.subtract(values[selection], scaler.minimum[j], out=scratch)
+        scratch *= factor[j]
+        scratch += low
+        matrix[:, j] = scratch
     if bias:
         matrix[:, -1] = 1.0
     return matrix
@@ -173,10 +244,47 @@ def block_samples(
     bias: bool,
     keep_validation: float,
 ) -> BlockSamples:
-    """The scaled training and (a ``keep_validation`` share of the) validation samples of one block."""
+    """The scaled training and (a ``keep_validation`` share of the) validation samples of one block.
+
+    Parameters
+    ----------
+    *arrays : numpy.ndarray
+        The block of the target, of each driver, then (with ``has_holdout``)
+        of the boolean holdout mask, all of the block's shape.
+    n_drivers : int
+    has_holdout : bool
+        Whether the last array is a holdout mask (``True`` for validation).
+    starts : tuple of int
+        Position of the block's first grid point along each dim.
+    rule : SplitRule
+    driver_scaler, target_scaler : MinMaxScaler
+        The fit's scalers (from the extremes of `block_statistics`).
+    dtype : str
+        Training dtype of the matrices.
+    bias : bool
+        Whether the driver matrices carry a ones column.
+    keep_validation : float
+        Share of the validation samples kept (by a seeded hash per grid
+        point); 1 keeps all, 0 none.
+
+    Returns
+    -------
+    BlockSamples
+
+    Examples
+    --------
+    >>> target, driver = np.array([[1.0, np.nan, 3.0, 4.0]]), np.array([[0.0, 1.0, 2.0, 3.0]])
+    >>> samples = block_samples(
+    ...     target, driver, n_drivers=1, has_holdout=False, starts=(0, 0), rule=SplitRule((1, 4), None, 0),
+    ...     driver_scaler=MinMaxScaler(np.array([0.0]), np.array([3.0])),
+    ...     target_scaler=MinMaxScaler(np.array([1.0]), np.array([4.0]), (0.1, 0.9)),
+    ...     dtype="float64", bias=True, keep_validation=1.0,
+    ... )
+    >>> samples.inputs.round(3).tolist(), samples.targets.round(3).tolist(), samples.val_targets.shape
+    ([[0.0, 1.0], [0.667, 1.0], [1.0, 1.0]], [[0.1], [0.633], [0.9]], (0, 1))
+    """
     valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
     drivers = arrays[1 : 1 + n_drivers]
-    driver_scalers = [_column_scaler(driver_scaler, j) for j in range(n_drivers)]
     if held_out is None:
         training, validation = valid, np.zeros_like(valid)
     else:
@@ -188,13 +296,30 @@ def block_samples(
             validation &= kept < keep_validation
     pieces = []
     for rows in (training, validation):
-        pieces.append(_scaled_rows(drivers, rows, driver_scalers, dtype, bias))
-        pieces.append(_scaled_rows([arrays[0]], rows, [target_scaler], dtype, False))
+        pieces.append(_scaled_rows(drivers, rows, driver_scaler, dtype, bias))
+        pieces.append(_scaled_rows([arrays[0]], rows, target_scaler, dtype, False))
     return BlockSamples(*pieces)
 
 
 def concatenate_blocks(*blocks: BlockSamples) -> BlockSamples:
-    """One shard of samples from several blocks."""
+    """One shard of samples from several blocks: each of the four arrays concatenated in block order.
+
+    Parameters
+    ----------
+    *blocks : BlockSamples
+
+    Returns
+    -------
+    BlockSamples
+        The single block itself when only one is given (no copy).
+
+    Examples
+    --------
+    >>> empty = np.empty((0, 1))
+    >>> block = BlockSamples(np.ones((2, 3)), np.ones((2, 1)), np.empty((0, 3)), empty)
+    >>> concatenate_blocks(block, block).inputs.shape
+    (4, 3)
+    """
     if len(blocks) == 1:
         return blocks[0]
     return BlockSamples(*(np.concatenate(arrays) for arrays in zip(*(vars(block).values() for block in blocks))))

@@ -143,6 +143,19 @@ class ShardSource:
     loss : {"mse", "sse"}
 
     Call `close` (or use it as a context manager) to release the shards.
+
+    Examples
+    --------
+    Without a dask.distributed client the shards are persisted in this process:
+
+    >>> import xarray as xr
+    >>> from xrann.fit.plan import plan_samples
+    >>> ds = xr.Dataset({"y": ("x", np.linspace(0.0, 1.0, 20)), "a": ("x", np.linspace(0.0, 1.0, 20))})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=0.25, validation=0.25, seed=0, target_range=(0.1, 0.9))
+    >>> with ShardSource(plan, (1, 2, 1), bias=True, dtype="float64", loss="mse") as source:
+    ...     loss, gradient = source.loss_and_gradient(np.zeros(7))  # 7 weights and biases
+    >>> source.n_train + source.n_validation, gradient.shape
+    (20, (7,))
     """
 
     def __init__(self, plan: SamplePlan, sizes: tuple[int, ...], *, bias: bool, dtype: str, loss: str) -> None:
@@ -152,17 +165,23 @@ class ShardSource:
         statistics = plan.statistics
         samples = statistics[:, 2] + statistics[:, 3]
         grouping = _shards(samples, SHARD_SAMPLES)
+        self._lazy = plan.lazy
+        self._client = active_client() if plan.lazy else None
+        self._groups: list[tuple[str | None, list[int]]] = []
+        if not plan.lazy:  # numpy-backed input: the shards are arrays in this process, summed without dask
+            self._persisted: list[Any] = [
+                concatenate_blocks(*plan.compute(*[self._samples_task(plan, position) for position in shard]))
+                for shard in grouping
+            ]
+            self._positions = list(range(len(self._persisted)))
+            return
         shards = [
-            dask.delayed(concatenate_blocks, pure=True)(
-                *[plan.samples_task(position, dtype=self.dtype.name, bias=self.bias, keep_validation=1.0) for position in shard]
-            )
+            dask.delayed(concatenate_blocks, pure=True)(*[self._samples_task(plan, position) for position in shard])
             for shard in grouping
         ]
-        self._client = active_client() if plan.lazy else None
         if self._client is None:
-            self._persisted: list[Any] = list(dask.persist(*shards, scheduler="sync" if not plan.lazy else None))
+            self._persisted = list(dask.persist(*shards))
             self._positions = list(range(len(self._persisted)))
-            self._groups: list[tuple[str | None, list[int]]] = []
         else:
             # Each worker thread is given shards of about equal samples in all, computes them where it
             # will use them, and each evaluation is one task per thread and one sum, submitted on
@@ -176,9 +195,14 @@ class ShardSource:
                 self._persisted.append(self._client.compute([shards[p] for p in group], retries=TASK_RETRIES, **where))
                 self._positions.extend(group)
 
+    def _samples_task(self, plan: SamplePlan, position: int) -> Any:
+        return plan.samples_task(position, dtype=self.dtype.name, bias=self.bias, keep_validation=1.0)
+
     def _evaluate(self, kind: str, parameters: np.ndarray) -> tuple:
         parameters = np.array(parameters, copy=True)
         arguments = (kind, parameters, self.sizes, self.bias, self.factor)
+        if not self._lazy:
+            return _add_parts(self._positions, *[_shard_terms(*arguments, shard) for shard in self._persisted])
         if self._client is None:
             parts = [dask.delayed(_shard_terms, pure=True)(*arguments, shard) for shard in self._persisted]
             return compute(dask.delayed(_add_parts, pure=True)(self._positions, *parts))[0]

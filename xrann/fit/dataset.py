@@ -9,6 +9,7 @@ same data and settings train the same way in every mode.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.optimizers import make_optimizer
 from ..data.selection import selection_mask
 from ..data.variables import select_variables
 from ..model import Model
@@ -36,6 +38,7 @@ from .settings import (
     describe_validation,
 )
 from .stream import StreamSource
+from .threads import single_blas_thread
 from .training import train_network, warn_if_not_converged
 
 __all__ = ["fit_dataset"]
@@ -55,17 +58,14 @@ def _resolve_mode(ds: xr.Dataset, names: Sequence[Hashable], mode: str | None) -
 def _fit_lazy(plan: SamplePlan, settings: FitSettings, rng: np.random.Generator, mode: str, progress: bool | None) -> FitResult:
     n_inputs = plan.grid.n_drivers
     sizes = settings.sizes(n_inputs, 1)
+    if mode == "batch" and settings.batch_size == "auto":
+        settings = dataclasses.replace(settings, batch_size=None)  # batch mode makes full-batch steps only
     resolved = settings.resolve(n_inputs, 1, plan.n_train, plan.n_validation > 0)
     options = dict(bias=settings.bias, dtype=settings.dtype, loss=settings.loss)
     if mode == "stream":
         source = StreamSource(plan, sizes, **options)
         network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
     else:
-        if resolved.batch_size is not None:
-            raise ValueError(
-                f"mode='batch' trains on full-batch steps, but batch_size={settings.batch_size!r} was given; "
-                "drop batch_size (or pass batch_size=None), or use mode='stream' for mini-batches."
-            )
         with ShardSource(plan, sizes, **options) as source:
             network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
     return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
@@ -169,6 +169,11 @@ def fit_dataset(
             f"mode={mode!r} is not available with {in_memory_only}: it trains on samples loaded into memory. "
             "Pass mode=None or mode='memory' (or fit a single network to stream the data)."
         )
+    if mode == "batch" and isinstance(fit_settings.batch_size, int):
+        raise ValueError(
+            f"mode='batch' trains on full-batch steps, but batch_size={fit_settings.batch_size!r} was given; "
+            "drop batch_size (or pass batch_size=None), or use mode='stream' for mini-batches."
+        )
     if settings.get("patience") not in (None, "auto") and validation is None:
         warnings.warn(
             f"patience={settings['patience']} has no effect on the validation loss without a validation set; "
@@ -181,12 +186,14 @@ def fit_dataset(
     target_name, driver_names = select_variables(ds, target, drivers)
     sample_dims = tuple(ds[target_name].dims)
     if fit_settings.method == "ann":
-        fit_settings.choose_optimizer(len(driver_names), 1)  # a network too large for the optimiser fails before data is read
+        # a network too large for the optimiser, or a learning_rate it cannot take, fails before data is read
+        chosen = fit_settings.choose_optimizer(len(driver_names), 1)
+        make_optimizer(chosen.name, fit_settings.learning_rate, fit_settings.optimizer_options)
     names = list(driver_names) + [target_name]
     resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
     holdout = selection_mask(ds, validation, sample_dims) if isinstance(validation, Mapping) else None
     fraction = None
-    if validation == "auto":
+    if validation == "auto" and members is None:  # ensemble members stop on their out-of-bag samples or left-out fold
         n_points = int(np.prod([ds.sizes[dim] for dim in sample_dims]))
         fraction = AUTO_VALIDATION_FRACTION if n_points >= AUTO_VALIDATION_MIN_SAMPLES else None
     elif isinstance(validation, (int, float)):
@@ -200,10 +207,11 @@ def fit_dataset(
         plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=None, **plan_options)
     rng = np.random.default_rng(fit_settings.seed)
 
-    if resolved_mode == "memory":
-        result = fit_in_memory(plan, fit_settings, rng, progress=progress, members=members, ensemble=ensemble)
-    else:
-        result = _fit_lazy(plan, fit_settings, rng, resolved_mode, progress)
+    with single_blas_thread():
+        if resolved_mode == "memory":
+            result = fit_in_memory(plan, fit_settings, rng, progress=progress, members=members, ensemble=ensemble)
+        else:
+            result = _fit_lazy(plan, fit_settings, rng, resolved_mode, progress)
     if result.resolved is not None and members is None:
         warn_if_not_converged(result.history, result.resolved, stacklevel=4)
 
@@ -215,10 +223,12 @@ def fit_dataset(
     hyperparameters["resolved_validation_fraction"] = fraction
     if members is not None:
         hyperparameters.update(members=int(members), ensemble=ensemble)
-    exclude = holdout
-    envelope = fit_envelope(
-        ds, driver_names, target_name, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=exclude
-    )
+    envelope = result.envelope
+    if envelope is None:  # stream and batch modes: a bounded draw, block by block
+        with single_blas_thread():
+            envelope = fit_envelope(
+                ds, driver_names, target_name, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=holdout
+            )
     history = result.history if isinstance(result.history, xr.Dataset) else history_to_dataset(result.history)
     return Model(
         core=result.core,

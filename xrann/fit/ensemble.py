@@ -144,6 +144,9 @@ def train_members(
         dask.delayed(_train_member, pure=False)(samples, settings, member_rng, train_index, held_out, n_inputs)
         for member_rng, (train_index, held_out) in zip(member_rngs, splits)
     ]
-    results = dask.compute(*tasks, scheduler=None if active_client() is not None else "threads")
+    if active_client() is not None:
+        results = dask.compute(*tasks)
+    else:
+        results = dask.compute(*tasks, scheduler="threads")  # inside fit_dataset's single BLAS thread
     cores, histories, resolved = zip(*results)
     return EnsembleCore(list(cores), kind), members_history(histories), resolved[0]

@@ -16,6 +16,19 @@ __all__ = ["history_to_dataset", "members_history"]
 def history_to_dataset(history: TrainingHistory) -> xr.Dataset:
     """The loss history as a Dataset with dim ``epoch``.
 
+    Parameters
+    ----------
+    history : TrainingHistory
+        As the epoch engine (`xrann.core.engine.train`) returns it.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``loss`` (and ``val_loss`` when there was validation) over ``epoch``;
+        the attributes say how training ended (``best_epoch``,
+        ``stopped_early``, ``converged``, ``stop_reason``,
+        ``training_seconds``).
+
     Examples
     --------
     >>> history_to_dataset(TrainingHistory(loss=[0.3, 0.2], val_loss=[0.4, 0.3], best_epoch=1))["val_loss"].values
@@ -30,6 +43,18 @@ def history_to_dataset(history: TrainingHistory) -> xr.Dataset:
 
 def members_history(histories: Sequence[TrainingHistory]) -> xr.Dataset:
     """The members' histories over ``(member, epoch)`` (NaN after a member stopped), how each ended per member.
+
+    Parameters
+    ----------
+    histories : sequence of TrainingHistory
+        One per ensemble member, in member order.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``loss`` (and ``val_loss``) over ``(member, epoch)``, padded with NaN
+        after a member stopped, and ``best_epoch``, ``stopped_early``,
+        ``converged`` and ``training_seconds`` over ``member``.
 
     Examples
     --------

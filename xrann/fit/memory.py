@@ -15,6 +15,7 @@ from ..core.engine import TrainingHistory
 from ..core.linear import LinearMap
 from ..data.extraction import BlockSamples, concatenate_blocks
 from .ensemble import train_members
+from .envelope import envelope_of_samples
 from .plan import SamplePlan
 from .settings import FitResult, FitSettings
 from .training import train_network
@@ -36,6 +37,16 @@ def extract_samples(plan: SamplePlan, *, dtype: str, bias: bool) -> BlockSamples
     Returns
     -------
     BlockSamples
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from xrann.fit.plan import plan_samples
+    >>> ds = xr.Dataset({"y": ("x", [1.0, 2.0, np.nan, 4.0]), "a": ("x", [0.0, 1.0, 2.0, 3.0])})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=None, validation=None, seed=0, target_range=(0.1, 0.9))
+    >>> samples = extract_samples(plan, dtype="float64", bias=True)
+    >>> samples.inputs.round(3).tolist(), samples.val_inputs.shape
+    ([[0.0, 1.0], [0.333, 1.0], [1.0, 1.0]], (0, 2))
     """
     positions = np.union1d(plan.blocks_with(2), plan.blocks_with(3))
     tasks = [plan.samples_task(int(p), dtype=dtype, bias=bias, keep_validation=1.0) for p in positions]
@@ -43,7 +54,31 @@ def extract_samples(plan: SamplePlan, *, dtype: str, bias: bool) -> BlockSamples
 
 
 def fit_linear(plan: SamplePlan, settings: FitSettings) -> FitResult:
-    """Least-squares baseline on the scaled drivers (``method="linear"``)."""
+    """Least-squares baseline on the scaled drivers (``method="linear"``).
+
+    Parameters
+    ----------
+    plan : SamplePlan
+    settings : FitSettings
+        Validated; ``dtype`` and ``seed`` are used.
+
+    Returns
+    -------
+    FitResult
+        A `~xrann.core.linear.LinearMap` core and a one-epoch history
+        (``val_loss`` too when samples were held out); ``resolved`` is ``None``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from xrann.fit.plan import plan_samples
+    >>> ds = xr.Dataset({"y": ("x", [1.0, 3.0, 5.0, 7.0]), "a": ("x", [0.0, 1.0, 2.0, 3.0])})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=None, validation=None, seed=0, target_range=(0.1, 0.9))
+    >>> settings = FitSettings(method="linear", seed=0); settings.validate()
+    >>> result = fit_linear(plan, settings)
+    >>> result.core.coefficients.round(6).tolist(), result.history.stop_reason
+    ([[0.8]], 'least squares solution')
+    """
     samples = extract_samples(plan, dtype=settings.dtype, bias=False)
     core = LinearMap.fit(samples.inputs, samples.targets)
     history = TrainingHistory(
@@ -52,7 +87,8 @@ def fit_linear(plan: SamplePlan, settings: FitSettings) -> FitResult:
     )
     if len(samples.val_targets):
         history.val_loss.append(float(np.mean((core.predict(samples.val_inputs) - samples.val_targets) ** 2)))
-    return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts)
+    envelope = envelope_of_samples(samples.inputs, seed=settings.seed)
+    return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, envelope=envelope)
 
 
 def fit_in_memory(
@@ -81,6 +117,18 @@ def fit_in_memory(
     Returns
     -------
     FitResult
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from xrann.fit.plan import plan_samples
+    >>> x = np.linspace(0.0, 1.0, 50)
+    >>> ds = xr.Dataset({"y": ("x", np.sin(3 * x)), "a": ("x", x)})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=None, validation=None, seed=0, target_range=(0.1, 0.9))
+    >>> settings = FitSettings(hidden=(3,), optimizer="lm", epochs=20, seed=0); settings.validate()
+    >>> result = fit_in_memory(plan, settings, np.random.default_rng(0), progress=False)
+    >>> result.resolved.optimizer, result.counts["training"], result.history.loss[-1] < result.history.loss[0]
+    ('lm', 50, True)
     """
     if settings.method == "linear" and members is None:
         return fit_linear(plan, settings)
@@ -88,7 +136,8 @@ def fit_in_memory(
     n_inputs = plan.grid.n_drivers
     if members is not None:
         core, history, resolved = train_members(samples, settings, rng, n_inputs=n_inputs, members=members, kind=ensemble)
-        return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
+        envelope = envelope_of_samples(samples.inputs[:, :n_inputs], seed=settings.seed)
+        return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved, envelope)
     sizes = settings.sizes(n_inputs, 1)
     source = ArraySource(
         sizes, samples.inputs, samples.targets, samples.val_inputs, samples.val_targets,
@@ -96,4 +145,5 @@ def fit_in_memory(
     )
     resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
     network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
-    return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
+    envelope = envelope_of_samples(samples.inputs[:, :n_inputs], seed=settings.seed)
+    return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved, envelope)

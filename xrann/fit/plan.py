@@ -12,6 +12,7 @@ never loaded again. numpy-backed input is one block, computed in this thread
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.scaling import MinMaxScaler
-from ..data.blocks import BlockGrid, block_grid, compute, warn_large_blocks
+from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, warn_large_blocks
 from ..data.extraction import SplitRule, block_samples, block_statistics
 from .settings import check_split_counts, no_valid_samples_error
 
@@ -44,6 +45,19 @@ class SamplePlan:
     driver_scaler, target_scaler : MinMaxScaler
     counts : dict
         ``grid_points``, ``dropped``, ``training``, ``validation``.
+    _delayed : list of numpy.ndarray
+        The dask-delayed blocks of each array of ``grid`` (object arrays on
+        the block grid), shared by every task so that blocks computed
+        together share their common parents.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"y": ("x", [1.0, 2.0, np.nan, 4.0]), "a": ("x", [0.0, 1.0, 2.0, 3.0])})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=None, validation=None, seed=0, target_range=(0.1, 0.9))
+    >>> plan.lazy, plan.n_train, plan.blocks_with(2).tolist()
+    (False, 3, [0])
+    >>> plan.compute(plan.samples_task(0, dtype="float64", bias=True, keep_validation=1.0))[0].targets.shape
+    (3, 1)
     """
 
     grid: BlockGrid
@@ -69,7 +83,9 @@ class SamplePlan:
         return self.counts["validation"]
 
     def task(self, function: Callable, position: int, **options: Any) -> Any:
-        """A pure dask task applying ``function`` to the arrays of block ``position``."""
+        """A pure dask task applying ``function`` to the arrays of block ``position`` (a plain call for numpy input)."""
+        if not self.lazy:
+            return functools.partial(function, *self.grid.arrays, **_block_options(self.grid, self.rule, position), **options)
         return _block_task(self.grid, self._delayed, self.rule, function, position, **options)
 
     def samples_task(self, position: int, *, dtype: str, bias: bool, keep_validation: float) -> Any:
@@ -82,7 +98,7 @@ class SamplePlan:
     def compute(self, *tasks: Any) -> tuple:
         """Compute tasks: in this thread for numpy-backed input, else on the active scheduler (with retries on a cluster)."""
         if not self.lazy:
-            return dask.compute(*tasks, scheduler="sync")
+            return tuple(task() for task in tasks)
         return compute(*tasks)
 
     def blocks_with(self, column: int) -> np.ndarray:
@@ -90,15 +106,15 @@ class SamplePlan:
         return np.flatnonzero(self.statistics[:, column] > 0)
 
 
+def _block_options(grid: BlockGrid, rule: SplitRule, position: int) -> dict[str, Any]:
+    index = grid.block_indices()[position]
+    return dict(n_drivers=grid.n_drivers, has_holdout=grid.has_holdout, starts=grid.block_starts(index), rule=rule)
+
+
 def _block_task(grid: BlockGrid, delayed_blocks, rule: SplitRule, function: Callable, position: int, **options) -> Any:
     index = grid.block_indices()[position]
     return dask.delayed(function, pure=True)(
-        *[delayed[index] for delayed in delayed_blocks],
-        n_drivers=grid.n_drivers,
-        has_holdout=grid.has_holdout,
-        starts=grid.block_starts(index),
-        rule=rule,
-        **options,
+        *[delayed[index] for delayed in delayed_blocks], **_block_options(grid, rule, position), **options
     )
 
 
@@ -144,17 +160,32 @@ def plan_samples(
     -----
     LargeBlockWarning
         A block larger than the memory budget.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"y": ("x", np.arange(8.0)), "a": ("x", np.linspace(0.0, 1.0, 8))}).chunk({"x": 4})
+    >>> plan = plan_samples(ds, "y", ["a"], ("x",), holdout=None, fraction=None, validation=None, seed=0, target_range=(0.1, 0.9))
+    >>> plan.counts, len(plan.indices)
+    ({'grid_points': 8, 'dropped': 0, 'training': 8, 'validation': 0}, 2)
+    >>> plan.target_scaler.minimum.tolist(), plan.target_scaler.maximum.tolist()
+    ([0.0], [7.0])
     """
-    grid = block_grid(ds, target, drivers, sample_dims, holdout)
-    lazy = any(ds[name].chunks is not None for name in [target, *drivers])
+    lazy = any(array.chunks is not None for array in [ds[target], *(ds[name] for name in drivers), holdout] if array is not None)
+    rule_fraction = fraction if holdout is None else None
     if lazy:
+        grid = block_grid(ds, target, drivers, sample_dims, holdout)
         warn_large_blocks(grid)
-    rule = SplitRule(grid.shape, fraction if holdout is None else None, int(seed))
-    # one graph per array, unoptimised, so that blocks computed together share their common parents
-    delayed_blocks = [array.to_delayed(optimize_graph=False) for array in grid.arrays]
-    tasks = [_block_task(grid, delayed_blocks, rule, block_statistics, p) for p in range(len(grid.block_indices()))]
-    computed = dask.compute(*tasks, scheduler="sync") if not lazy else compute(*tasks)
-    statistics = np.array(computed).reshape(len(tasks), -1)
+        rule = SplitRule(grid.shape, rule_fraction, int(seed))
+        # one graph per array, unoptimised, so that blocks computed together share their common parents
+        delayed_blocks = [array.to_delayed(optimize_graph=False) for array in grid.arrays]
+        tasks = [_block_task(grid, delayed_blocks, rule, block_statistics, p) for p in range(len(grid.block_indices()))]
+        computed = compute(*tasks)
+    else:  # one block of numpy views: no task graph at all
+        grid = numpy_grid(ds, target, drivers, sample_dims, holdout)
+        rule = SplitRule(grid.shape, rule_fraction, int(seed))
+        delayed_blocks = []
+        computed = [block_statistics(*grid.arrays, **_block_options(grid, rule, 0))]
+    statistics = np.array(computed).reshape(len(computed), -1)
 
     n_variables = 1 + len(drivers)
     n_points, n_valid, n_train, n_validation = (int(v) for v in statistics[:, :4].sum(axis=0))

@@ -19,7 +19,7 @@ in every mode of training. What ``"auto"`` resolves to:
     2,000 for lbfgs), else about 100,000 parameter updates (between 10 and
     5,000 epochs).
 ``patience="auto"``
-    The optimiser's own (`Optimizer.auto_patience`: 10 for lm and lbfgs),
+    The optimiser's own (`Optimizer.auto_patience`: 5 for lm, 10 for lbfgs),
     else ``max(10, epochs // 20)``.
 ``tolerance="auto"``
     A relative improvement of 1e-3 of the monitored loss counts as progress.
@@ -40,6 +40,7 @@ import numpy as np
 
 from ..core.engine import DEFAULT_TOLERANCE, Schedule, TrainingHistory
 from ..core.ensemble import ENSEMBLE_KINDS
+from ..core.envelope import Envelope
 from ..core.network import LOSSES, WEIGHT_INITS, initialize, layer_sizes
 from ..core.optimizers import Optimizer, make_optimizer, optimizer_class
 from ..core.scaling import MinMaxScaler
@@ -81,6 +82,17 @@ Validation = float | Mapping[Hashable, Any] | str | None
 
 def n_parameters(sizes: tuple[int, ...], bias: bool) -> int:
     """Number of weights and biases of a network with these layer sizes.
+
+    Parameters
+    ----------
+    sizes : tuple of int
+        Layer sizes, inputs first and outputs last.
+    bias : bool
+        Whether layers have bias terms.
+
+    Returns
+    -------
+    int
 
     Examples
     --------
@@ -142,6 +154,16 @@ def check_ensemble_arguments(members: Any, kind: Any) -> None:
 def check_validation_argument(validation: Validation) -> None:
     """Raise `ValueError` unless ``validation`` is None, "auto", a fraction in (0, 1) or a selection.
 
+    Parameters
+    ----------
+    validation : float, dict, "auto" or None
+        The ``validation`` argument of a fit.
+
+    Raises
+    ------
+    ValueError
+        Anything else, with the forms that are understood.
+
     Examples
     --------
     >>> check_validation_argument({"time": [2007]})
@@ -160,7 +182,23 @@ def check_validation_argument(validation: Validation) -> None:
 
 
 def no_valid_samples_error(target_name: Hashable, driver_names: Sequence[Hashable]) -> ValueError:
-    """The error for a fit where no grid point has finite values in the target and every driver."""
+    """The error for a fit where no grid point has finite values in the target and every driver.
+
+    Parameters
+    ----------
+    target_name : hashable
+    driver_names : sequence of hashable
+
+    Returns
+    -------
+    ValueError
+        To be raised; its message names the variables and how to check their overlap.
+
+    Examples
+    --------
+    >>> print(no_valid_samples_error("nee", ["t2m"]))  # doctest: +ELLIPSIS
+    no valid samples: every grid point has a NaN or infinite value in target 'nee' or one of the drivers ['t2m']; ...
+    """
     return ValueError(
         f"no valid samples: every grid point has a NaN or infinite value in target {target_name!r} or one of "
         f"the drivers {list(driver_names)}; check the variables' overlap (e.g. ds[{target_name!r}].count())."
@@ -168,7 +206,33 @@ def no_valid_samples_error(target_name: Hashable, driver_names: Sequence[Hashabl
 
 
 def check_split_counts(validation: Validation, n_valid: int, n_train: int, n_validation: int) -> None:
-    """Raise `ValueError` when a validation split leaves the training or the validation side empty."""
+    """Raise `ValueError` when a validation split leaves the training or the validation side empty.
+
+    ``validation=None`` and ``"auto"`` never raise (``"auto"`` holds out
+    samples only when there are enough).
+
+    Parameters
+    ----------
+    validation : float, dict, "auto" or None
+        The user's argument, named in the message.
+    n_valid : int
+        Valid samples of the fit.
+    n_train, n_validation : int
+        How they split.
+
+    Raises
+    ------
+    ValueError
+        An empty training or validation side.
+
+    Examples
+    --------
+    >>> check_split_counts(0.2, n_valid=100, n_train=81, n_validation=19)
+    >>> check_split_counts({"time": [2007]}, n_valid=100, n_train=100, n_validation=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: validation={'time': [2007]} selects no valid sample; choose labels where the target has data.
+    """
     if isinstance(validation, Mapping):
         if n_train == 0:
             raise ValueError(
@@ -185,7 +249,22 @@ def check_split_counts(validation: Validation, n_valid: int, n_train: int, n_val
 
 
 def describe_validation(validation: Validation) -> Any:
-    """The validation argument as plain values for the model file."""
+    """The validation argument as plain values for the model file.
+
+    Parameters
+    ----------
+    validation : float, dict, "auto" or None
+
+    Returns
+    -------
+    float, str, dict of str to str, or None
+        A selection becomes ``{dim: repr(labels)}``; other values pass through.
+
+    Examples
+    --------
+    >>> describe_validation({"time": [2007, 2015]}), describe_validation(0.2)
+    ({'time': '[2007, 2015]'}, 0.2)
+    """
     if validation is None or isinstance(validation, (float, str)):
         return validation
     return {str(dim): repr(selector) for dim, selector in validation.items()}
@@ -245,6 +324,17 @@ class FitResult:
         ``grid_points``, ``dropped``, ``training``, ``validation``.
     resolved : ResolvedSettings or None
         ``None`` for ``method="linear"``.
+    envelope : Envelope or None
+        The k-means envelope of the training drivers (scaled), for
+        extrapolation flags.
+
+    Examples
+    --------
+    >>> from xrann.core.linear import LinearMap
+    >>> scaler = MinMaxScaler(np.array([0.0]), np.array([1.0]))
+    >>> result = FitResult(LinearMap(np.array([[1.0]]), np.array([0.0])), scaler, scaler, TrainingHistory(loss=[0.1]), {"training": 10})
+    >>> result.resolved is None, result.envelope is None
+    (True, True)
     """
 
     core: Any
@@ -253,6 +343,7 @@ class FitResult:
     history: Any
     counts: dict[str, int]
     resolved: ResolvedSettings | None = None
+    envelope: Envelope | None = None
 
 
 @dataclass
@@ -410,7 +501,7 @@ class FitSettings:
         >>> settings = FitSettings(seed=0); settings.validate()
         >>> resolved = settings.resolve(n_inputs=7, n_outputs=1, n_train=262_000, has_validation=True)
         >>> resolved.optimizer, resolved.batch_size, resolved.epochs, resolved.patience
-        ('lm', None, 1000, 10)
+        ('lm', None, 1000, 5)
         """
         cls = self.choose_optimizer(n_inputs, n_outputs)
         optimizer = make_optimizer(cls.name, self.learning_rate, self.optimizer_options if self.optimizer != "auto" else None)

@@ -9,6 +9,10 @@ A full-batch step (lm, lbfgs, irprop+, or any optimiser with
 blocks in a fixed order; a mini-batch epoch visits them in a seeded random
 order and shuffles each block's samples into mini-batches.
 
+Blocks are kept in memory after their first load while their samples fit in
+the memory budget (`xrann.data.blocks.max_block_bytes`, 512 MiB by default),
+so data that fits is read once, and only the rest is read again each pass.
+
 The validation samples are kept in memory, collected during the first pass;
 when there are more than fit in the memory budget (`xrann.data.blocks`), a
 seeded uniform subsample of that size is kept and the validation loss is
@@ -25,6 +29,7 @@ import numpy as np
 
 from ..core.arrays import loss_factor, minibatch_pass
 from ..core.optimizers import Optimizer
+from ..core.progress import FitProgress
 from ..core.workspace import GradientWorkspace
 from ..data.blocks import max_block_bytes, release_freed_memory
 from ..data.extraction import BlockSamples
@@ -71,7 +76,7 @@ class StreamSource:
     --------
     >>> import xrann
     >>> ds = xrann.datasets.soil_toy().chunk({"site": 2})
-    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=5, mode="stream")
+    >>> model = ds.ann.fit(target="co2_flux", seed=0, mode="stream")
     >>> model.sample_counts["training"], model.hyperparameters["mode"]
     (3, 'stream')
     """
@@ -86,6 +91,11 @@ class StreamSource:
         self.workspace = GradientWorkspace(self.sizes, bias=self.bias, dtype=self.dtype)
         self._minibatch_workspace: GradientWorkspace | None = None
         self._validation: tuple[np.ndarray, np.ndarray] | None = None
+        #: progress bars of the fit (`xrann.core.progress.FitProgress`): a block bar per pass
+        self.bars: FitProgress | None = None
+        # blocks kept after their first load, while they fit in the memory budget
+        self._cache: dict[int, BlockSamples] = {}
+        self._cache_budget = max_block_bytes()
 
     @property
     def blocks_per_pass(self) -> int:
@@ -96,6 +106,18 @@ class StreamSource:
         task = self.plan.samples_task(int(position), dtype=self.dtype.name, bias=self.bias, keep_validation=keep_validation)
         return self.plan.compute(task)[0]
 
+    def _block(self, position: int, keep_validation: float) -> BlockSamples:
+        """A block's samples: from the cache, else loaded (and cached while the budget allows)."""
+        cached = self._cache.get(int(position))
+        if cached is not None:
+            return cached
+        block = self._load(position, keep_validation)
+        training_only = BlockSamples(block.inputs, block.targets, block.inputs[:0], block.targets[:0])
+        if training_only.nbytes <= self._cache_budget:
+            self._cache[int(position)] = training_only
+            self._cache_budget -= training_only.nbytes
+        return block
+
     def _pass(self, order: Sequence[int], work: Callable[[BlockSamples], None]) -> None:
         """Apply ``work`` to the training samples of the blocks in ``order``; collect validation samples on the first pass."""
         collecting = self.n_validation > 0 and self._validation is None
@@ -104,8 +126,13 @@ class StreamSource:
             visit += [int(p) for p in self.validation_blocks if p not in set(visit)]
         keep = self.keep_validation if collecting else 0.0
         collected: list[BlockSamples] = []
-        for block in _prefetched(lambda position: self._load(position, keep), visit):
-            release_freed_memory()
+        if self.bars is not None:
+            self.bars.start_epoch(len(visit))
+        for block in _prefetched(lambda position: self._block(position, keep), visit):
+            if len(self._cache) < len(visit):
+                release_freed_memory()
+            if self.bars is not None:
+                self.bars.block()
             if collecting and len(block.val_targets):
                 collected.append(block)
             if len(block.targets):

@@ -70,7 +70,6 @@ def train_network(
     rng: np.random.Generator,
     *,
     progress: bool | None = False,
-    blocks_per_epoch: int = 0,
 ) -> tuple[SigmoidNetwork, TrainingHistory]:
     """Draw initial weights and train them on ``source`` with the resolved settings.
 
@@ -84,9 +83,8 @@ def train_network(
     rng : numpy.random.Generator
         Draws the initial weights, then shuffles mini-batches.
     progress : bool, optional
-        Show a progress bar (``None``: only in interactive sessions).
-    blocks_per_epoch : int
-        For streamed sources, the blocks an epoch visits (a second bar).
+        Show a progress bar (``None``: only in interactive sessions); a source with a ``bars``
+        attribute (streamed blocks) also gets a bar over the blocks of each pass.
 
     Returns
     -------
@@ -103,7 +101,7 @@ def train_network(
     --------
     >>> from xrann.core.arrays import ArraySource
     >>> settings = FitSettings(hidden=(3,), seed=0); settings.validate()
-    >>> x = np.linspace(0, 1, 50)[:, None]; y = 0.2 + 0.5 * x
+    >>> x = np.linspace(0, 1, 50)[:, None]; y = 0.2 + 0.5 * x + np.random.default_rng(1).normal(0, 0.01, (50, 1))
     >>> resolved = settings.resolve(1, 1, n_train=50, has_validation=False)
     >>> network, history = train_network(ArraySource((1, 3, 1), x, y), settings, resolved, 1, 1, np.random.default_rng(0))
     >>> network.sizes, history.converged
@@ -115,6 +113,8 @@ def train_network(
     parameters = workspace.parameters.copy()
     optimizer = make_optimizer(resolved.optimizer, resolved.learning_rate, resolved.optimizer_options)
     bars = fit_progress(progress, resolved.epochs)
+    if bars.shown and hasattr(source, "bars"):
+        source.bars = bars
     try:
         # overflow on the way to a diverged fit is reported by TrainingDivergedError, not by warnings
         with np.errstate(over="ignore", invalid="ignore"):

@@ -1,0 +1,85 @@
+"""Memory, stream and batch modes, numpy or dask input, with or without a cluster: the same fit.
+
+The three modes share the data pass (`xrann.fit.plan`) and the epoch engine
+(`xrann.core.engine`) and differ only in where the samples are, so on one
+chunk, where every mode sums the same samples in the same order, they give the
+same losses and weights to rounding. On several chunks the sums are grouped
+differently (per block, per shard), so they agree to rounding of the sums.
+"""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xrann.fit.batch as batch
+from tests.conftest import make_grid_dataset
+
+DRIVERS = ["t2m", "swdown", "landcover"]
+#: a few epochs of each optimiser, none converged (adam full-batch, as the others)
+EPOCHS = {"lm": 4, "lbfgs": 6, "irprop+": 8, "adam": 8}
+SPLITS = {"fraction": 0.2, "years": {"time": [2008]}}
+
+# the fits are deliberately short
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_grid_dataset()
+
+
+def _fit(ds, optimizer, validation, mode, **settings):
+    arguments = dict(seed=0, optimizer=optimizer, epochs=EPOCHS[optimizer], batch_size=None, progress=False) | settings
+    return ds.ann.fit("nee", DRIVERS, validation=validation, mode=mode, **arguments)
+
+
+def _weights(model):
+    return np.concatenate([p.ravel() for p in model.core.parameters])
+
+
+def _assert_same_fit(model, reference, rtol, atol=0.0):
+    assert model.sample_counts == reference.sample_counts
+    for name in ("loss", "val_loss"):
+        np.testing.assert_allclose(model.history[name].values, reference.history[name].values, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(_weights(model), _weights(reference), rtol=rtol, atol=atol)
+    assert model.history.attrs["best_epoch"] == reference.history.attrs["best_epoch"]
+    resolved = {key: value for key, value in reference.hyperparameters.items() if key.startswith("resolved_")}
+    assert {key: model.hyperparameters[key] for key in resolved} == resolved
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("optimizer", EPOCHS)
+def test_every_mode_trains_the_same_network_on_one_chunk(data, on_cluster, optimizer, split):
+    validation = SPLITS[split]
+    reference = _fit(data, optimizer, validation, "memory")
+    assert len(reference.history["loss"]) == EPOCHS[optimizer]
+    assert reference.hyperparameters["resolved_optimizer"] == optimizer
+    one_chunk = data.chunk(-1)
+    fits = {mode: _fit(one_chunk, optimizer, validation, mode) for mode in ("memory", "stream", "batch")}
+    with on_cluster():
+        fits["batch on a cluster"] = _fit(one_chunk, optimizer, validation, "batch")
+    for where, model in fits.items():
+        assert model.hyperparameters["mode"] == where.split()[0]
+        _assert_same_fit(model, reference, rtol=1e-10)
+
+
+def test_numpy_and_dask_input_predict_the_same(data):
+    model = _fit(data, "lm", 0.2, None)
+    assert model.hyperparameters["mode"] == "memory"
+    # fitted from dask input in memory: on one chunk the same samples in the same order, on several
+    # chunks in block order (sums in another order)
+    np.testing.assert_array_equal(_weights(_fit(data.chunk(-1), "lm", 0.2, "memory")), _weights(model))
+    lazy = data.chunk({"time": 5, "lat": 4})
+    np.testing.assert_allclose(_weights(_fit(lazy, "lm", 0.2, "memory")), _weights(model), rtol=1e-10)
+    predicted = lazy.ann.predict(model)
+    assert predicted.chunks is not None
+    xr.testing.assert_identical(predicted.compute(), data.ann.predict(model))
+    xr.testing.assert_identical(lazy.ann.extrapolation(model).compute(), data.ann.extrapolation(model))
+
+
+def test_modes_agree_on_several_chunks(data, monkeypatch):
+    monkeypatch.setattr(batch, "SHARD_SAMPLES", 300)  # several shards, each of whole blocks
+    reference = _fit(data, "lm", 0.2, "memory")
+    lazy = data.chunk({"time": 8, "lat": 3})  # 6 blocks of 180 to 192 samples: 3 shards
+    for mode in ("memory", "stream", "batch"):
+        _assert_same_fit(_fit(lazy, "lm", 0.2, mode), reference, rtol=1e-6, atol=1e-9)
