@@ -63,7 +63,7 @@ class AnnAccessor:
         >>> ds = xrann.datasets.soil_toy()
         >>> ds.ann.model is None
         True
-        >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> model = ds.ann.fit(target="co2_flux", seed=0)
         >>> ds.ann.model is model
         True
         """
@@ -217,7 +217,7 @@ class AnnAccessor:
         --------
         >>> import xrann
         >>> ds = xrann.datasets.soil_toy(dry=True)
-        >>> _ = ds.ann.fit(target="co2_flux", seed=0, epochs=50, progress=False)
+        >>> _ = ds.ann.fit(target="co2_flux", seed=0, progress=False)
         >>> float(ds.ann.evaluate()["r2"]) <= 1
         True
         """
@@ -319,7 +319,7 @@ class AnnAccessor:
         Examples
         --------
         >>> import xrann
-        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
         >>> xrann.datasets.soil_toy_sites().ann.extrapolation(model)["outside_range"].data.tolist()
         [True, True, False, True, True, True]
         """

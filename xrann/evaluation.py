@@ -562,7 +562,7 @@ def evaluate(ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool 
     --------
     >>> import xrann
     >>> ds = xrann.datasets.soil_toy(dry=True)
-    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=50)
+    >>> model = ds.ann.fit(target="co2_flux", seed=0)
     >>> sorted(evaluate(ds, model).data_vars)
     ['bias', 'mae', 'n_samples', 'pearson_r', 'r2', 'rmse']
     """

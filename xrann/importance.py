@@ -65,7 +65,7 @@ def resolve_target(ds: xr.Dataset, model: "Model", purpose: str) -> Hashable:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> resolve_target(xrann.datasets.soil_toy_sites(), model, "importance")
     Traceback (most recent call last):
     ...

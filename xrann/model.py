@@ -114,7 +114,7 @@ class Model:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> model.target, model.drivers, model.sample_dims
     ('co2_flux', ['soil_moisture', 'grain_size'], ('site',))
     """
@@ -182,7 +182,7 @@ class Model:
         Examples
         --------
         >>> import xrann
-        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).driver_units
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).driver_units
         {'soil_moisture': '%', 'grain_size': 'mm'}
         """
         return {name: self.driver_attrs.get(name, {}).get("units") for name in self.drivers}
@@ -198,7 +198,7 @@ class Model:
         Examples
         --------
         >>> import xrann
-        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).driver_ranges
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).driver_ranges
         {'soil_moisture': (34.0, 58.0), 'grain_size': (0.3, 1.3)}
         """
         return {
@@ -219,7 +219,7 @@ class Model:
         --------
         >>> import xrann
         >>> ds = xrann.datasets.soil_toy()
-        >>> ds.ann.fit(target="co2_flux", seed=0, epochs=5, members=2).ensemble
+        >>> ds.ann.fit(target="co2_flux", seed=0, members=2).ensemble
         'bootstrap'
         """
         return getattr(self.core, "kind", None)
@@ -235,7 +235,7 @@ class Model:
         Examples
         --------
         >>> import xrann
-        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5, members=3).n_members
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, members=3).n_members
         3
         """
         return len(getattr(self.core, "members", [self.core]))
@@ -259,7 +259,7 @@ class Model:
         Examples
         --------
         >>> import xrann
-        >>> model_ds = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5).to_dataset()
+        >>> model_ds = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).to_dataset()
         >>> model_ds.attrs["xrann_format"], model_ds["core_weight_0"].shape
         ('xrann-model', (2, 4))
         """
@@ -319,7 +319,7 @@ class Model:
         Examples
         --------
         >>> import os, tempfile, xrann
-        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
         >>> path = os.path.join(tempfile.mkdtemp(), "soil_model.nc")
         >>> model.to_netcdf(path)
         >>> xr.open_dataset(path).attrs["target"]
@@ -348,7 +348,7 @@ class Model:
         Examples
         --------
         >>> import xrann
-        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+        >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
         >>> Model.from_dataset(model.to_dataset()).drivers
         ['soil_moisture', 'grain_size']
         """
@@ -450,7 +450,7 @@ def open_model(path: str | os.PathLike) -> Model:
     --------
     >>> import xrann, tempfile, os
     >>> ds = xrann.datasets.soil_toy()
-    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> model = ds.ann.fit(target="co2_flux", seed=0)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.nc")
     >>> model.to_netcdf(path)
     >>> open_model(path).drivers

@@ -85,7 +85,7 @@ def response_curve(
     --------
     >>> import xrann
     >>> ds = xrann.datasets.soil_toy()
-    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=50)
+    >>> model = ds.ann.fit(target="co2_flux", seed=0)
     >>> curve = response_curve(ds, model, "soil_moisture", n=5)
     >>> curve.dims, curve["soil_moisture"].values.tolist(), curve["soil_moisture"].attrs["units"]
     (('soil_moisture',), [34.0, 40.0, 46.0, 52.0, 58.0], '%')

@@ -11,7 +11,7 @@ import pytest
 
 from xrann.core.engine import Schedule, train
 from xrann.core.optimizers import Optimizer, StepResult
-from xrann.core.progress import FitProgress, epoch_progress, fit_progress, progress_bar_class, wants_progress
+from xrann.core.progress import FitProgress, fit_progress, progress_bar_class, wants_progress
 
 
 class RecordingBar:
@@ -81,7 +81,6 @@ def test_no_bars_when_not_wanted_or_without_tqdm(recording, monkeypatch):
     assert not FitProgress(3, None).shown
     monkeypatch.setattr("xrann.core.progress.progress_bar_class", lambda: None)
     assert not fit_progress(True, 3).shown
-    assert epoch_progress(True, 3)[0] is None
 
 
 def test_progress_bar_class_is_none_without_tqdm(monkeypatch):
@@ -92,9 +91,6 @@ def test_progress_bar_class_is_none_without_tqdm(monkeypatch):
 def test_non_interactive_default_is_silent():
     assert wants_progress(None) is False  # pytest captures stderr: not a terminal
     assert fit_progress(None, 5).shown is False
-    callback, close = epoch_progress(None, 5)
-    assert callback is None
-    close()
 
 
 def test_an_interactive_session_wants_bars(monkeypatch):
@@ -121,10 +117,10 @@ class NoValidation:
 
 
 def test_the_epoch_callback_advances_one_bar_per_engine_epoch(recording):
-    callback, close = epoch_progress(True, 4)
+    bars = fit_progress(True, 4)
     schedule = Schedule(None, 4, None)
-    history = train(NoValidation(), np.ones(2), Steady(), schedule, rng=np.random.default_rng(0), progress=callback)
-    close()
+    history = train(NoValidation(), np.ones(2), Steady(), schedule, rng=np.random.default_rng(0), progress=bars.end_epoch)
+    bars.close()
     (bar,) = recording
     assert history.loss == [0.5, 0.25, 0.125, 0.0625]
     assert (bar.total, bar.n, bar.postfix, bar.closed) == (4, 4, {"loss": "0.0625"}, True)

@@ -53,7 +53,8 @@ def test_second_order_methods_bring_their_own_epochs_and_patience(name):
     resolved = _settings(optimizer=name).resolve(n_inputs=3, n_outputs=1, n_train=50_000, has_validation=True)
     cls = optimizer_class(name)
     assert (resolved.optimizer, resolved.batch_size, resolved.learning_rate) == (name, None, None)
-    assert (resolved.epochs, resolved.patience, resolved.tolerance) == (cls.auto_epochs, cls.auto_patience, 1e-3)
+    assert (resolved.epochs, resolved.patience) == (cls.auto_epochs, cls.auto_patience)
+    assert resolved.tolerance == (cls.auto_tolerance if cls.auto_tolerance is not None else 1e-3)
     assert resolved.optimizer_options == cls().options()
 
 

@@ -50,10 +50,14 @@ __all__ = [
     "still_improving",
     "train",
     "DEFAULT_TOLERANCE",
+    "ABSOLUTE_TOLERANCE",
 ]
 
 #: relative improvement of the monitored loss that counts as progress
 DEFAULT_TOLERANCE = 1e-3
+#: smallest absolute improvement (MSE of the scaled target, whose range is about 1) that counts as
+#: progress: a near-exact fit otherwise keeps making relative progress on rounding-level losses
+ABSOLUTE_TOLERANCE = 1e-9
 
 ProgressCallback = Callable[[int, float, float | None], None]
 
@@ -219,7 +223,8 @@ class EarlyStopping:
     else the training loss (and the last weights are kept). A validation loss
     lower than the best so far keeps its weights; a monitored loss
     counts as *progress* (resetting the patience) only when it is lower by
-    more than ``tolerance`` relative to the last progress.
+    more than ``tolerance`` relative to the last progress, and by more than
+    `ABSOLUTE_TOLERANCE`.
 
     Parameters
     ----------
@@ -270,7 +275,8 @@ class EarlyStopping:
         elif monitored < self.best_loss:
             self.best_loss, history.best_epoch = monitored, epoch
             self.best_parameters[...] = self.parameters
-        if monitored < self.reference_loss * (1.0 - self.tolerance) or not math.isfinite(self.reference_loss):
+        threshold = min(self.reference_loss * (1.0 - self.tolerance), self.reference_loss - ABSOLUTE_TOLERANCE)
+        if monitored < threshold or not math.isfinite(self.reference_loss):
             self.reference_loss = monitored
             self.epochs_without_progress = 0
         else:

@@ -208,6 +208,8 @@ class Optimizer:
     auto_epochs: ClassVar[int | None] = None
     #: what ``patience="auto"`` resolves to (``None``: ``max(10, epochs // 20)``)
     auto_patience: ClassVar[int | None] = None
+    #: what ``tolerance="auto"`` resolves to (``None``: `xrann.core.engine.DEFAULT_TOLERANCE`, 1e-3)
+    auto_tolerance: ClassVar[float | None] = None
 
     def __init__(self, learning_rate: float | None = None) -> None:
         if learning_rate is None:

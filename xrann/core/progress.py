@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["epoch_progress", "wants_progress", "FitProgress", "fit_progress"]
+__all__ = ["wants_progress", "FitProgress", "fit_progress"]
 
 
 def wants_progress(progress: bool | None) -> bool:
@@ -139,30 +139,3 @@ def fit_progress(progress: bool | None, total_epochs: int) -> FitProgress:
     False
     """
     return FitProgress(total_epochs, progress_bar_class() if wants_progress(progress) else None)
-
-
-def epoch_progress(progress: bool | None, total_epochs: int) -> tuple[Callable | None, Callable[[], None]]:
-    """A callback ``(epoch, loss, val_loss)`` that advances a bar, and a function that closes it.
-
-    Parameters
-    ----------
-    progress : bool or None
-        As in `fit_progress`.
-    total_epochs : int
-
-    Returns
-    -------
-    callback : callable or None
-        ``None`` when no bar is wanted or tqdm is not installed.
-    close : callable
-
-    Examples
-    --------
-    >>> callback, close = epoch_progress(False, 10)
-    >>> callback is None
-    True
-    """
-    bars = fit_progress(progress, total_epochs)
-    if not bars.shown:
-        return None, lambda: None
-    return bars.end_epoch, bars.close

@@ -141,6 +141,8 @@ class LevenbergMarquardt(Optimizer):
     larger_network_advice = "use optimizer='lbfgs', which needs only gradients."
     auto_epochs = 1000
     auto_patience = 5
+    #: each step moves far, so 0.5 % in 5 steps is the end of the useful descent
+    auto_tolerance = 5e-3
 
     def __init__(
         self,

@@ -60,7 +60,7 @@ def fit_envelope(
     --------
     >>> import xrann
     >>> ds = xrann.datasets.soil_toy()
-    >>> model = ds.ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> model = ds.ann.fit(target="co2_flux", seed=0)
     >>> fit_envelope(ds, model.drivers, "co2_flux", ("site",), model.driver_scaler, seed=0).centroids.shape
     (1, 2)
     """

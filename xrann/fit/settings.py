@@ -22,7 +22,9 @@ in every mode of training. What ``"auto"`` resolves to:
     The optimiser's own (`Optimizer.auto_patience`: 5 for lm, 10 for lbfgs),
     else ``max(10, epochs // 20)``.
 ``tolerance="auto"``
-    A relative improvement of 1e-3 of the monitored loss counts as progress.
+    The relative improvement of the monitored loss that counts as progress:
+    the optimiser's own (`Optimizer.auto_tolerance`: 5e-3 for lm, whose
+    steps move far), else 1e-3.
 ``validation="auto"`` (of `xrann.fit.fit_dataset`)
     With at least 1,000 valid samples, 10 % of them (drawn per grid point by
     a seeded hash, so the same in every mode and for any chunking) are held
@@ -370,7 +372,7 @@ class FitSettings:
     patience : int, "auto" or None
         Epochs without progress of the monitored loss before stopping; ``None`` never stops early.
     tolerance : float or "auto"
-        Relative improvement that counts as progress (``"auto"``: 1e-3).
+        Relative improvement that counts as progress (``"auto"``: 5e-3 for lm, else 1e-3).
     seed : int, optional
         Seeds weights, shuffling and validation splits. ``None`` draws
         a seed, which is stored in the model so the fit can be repeated.
@@ -520,7 +522,10 @@ class FitSettings:
         patience = self.patience
         if patience == "auto":
             patience = cls.auto_patience if cls.auto_patience is not None else max(AUTO_MIN_PATIENCE, epochs // 20)
-        tolerance = DEFAULT_TOLERANCE if self.tolerance == "auto" else float(self.tolerance)
+        if self.tolerance == "auto":
+            tolerance = cls.auto_tolerance if cls.auto_tolerance is not None else DEFAULT_TOLERANCE
+        else:
+            tolerance = float(self.tolerance)
         return ResolvedSettings(
             optimizer=cls.name,
             optimizer_options=optimizer.options(),

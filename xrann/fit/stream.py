@@ -97,11 +97,6 @@ class StreamSource:
         self._cache: dict[int, BlockSamples] = {}
         self._cache_budget = max_block_bytes()
 
-    @property
-    def blocks_per_pass(self) -> int:
-        """Blocks one pass over the training samples loads."""
-        return len(self.training_blocks)
-
     def _load(self, position: int, keep_validation: float) -> BlockSamples:
         task = self.plan.samples_task(int(position), dtype=self.dtype.name, bias=self.bias, keep_validation=keep_validation)
         return self.plan.compute(task)[0]

@@ -66,7 +66,7 @@ def extrapolation_flags(ds: xr.Dataset, model: Model) -> xr.Dataset:
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> extrapolation_flags(xrann.datasets.soil_toy_sites(), model)["outside_range"].values
     array([ True,  True, False,  True,  True,  True])
     """
@@ -152,7 +152,7 @@ def mask_extrapolated(prediction: Any, ds: xr.Dataset, model: Model, threshold: 
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> sites = xrann.datasets.soil_toy_sites()
     >>> int(mask_extrapolated(sites.ann.predict(model), sites, model).count())
     1

@@ -45,7 +45,7 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=5)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> sites = xrann.datasets.soil_toy_sites().rename(soil_moisture="theta")  # keeps its standard_name
     >>> resolve_drivers_for_prediction(sites, model)
     ['theta', 'grain_size']
@@ -113,7 +113,7 @@ def apply_to_grid(
     Examples
     --------
     >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0, epochs=10)
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
     >>> apply_to_grid(xrann.datasets.soil_toy(), model, lambda m: m[:, 0], name="m", attrs={}).values
     array([58., 34., 58.])
     """
