@@ -162,17 +162,15 @@ def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: S
     result[2] = np.count_nonzero(training)
     result[3] = result[1] - result[2]
     training = training.reshape(arrays[0].shape)
+    has_training = result[2] > 0
     for column, values in enumerate(arrays[:n_variables]):
-        # reductions with where= read broadcast (static) blocks without materialising them;
-        # integer and boolean blocks need initial values of their own type (np.inf does not fit)
-        values = np.asarray(values)
-        if values.dtype.kind in "iub":
-            values = values.astype(np.float64) if values.dtype.kind == "b" else values
-            low, high = (np.iinfo(values.dtype).max, np.iinfo(values.dtype).min) if values.dtype.kind in "iu" else (np.inf, -np.inf)
+        if has_training:
+            # a gather, then two plain reductions: about three times faster than reductions with where=
+            picked = np.asarray(values)[training]
+            result[4 + column] = picked.min()
+            result[4 + n_variables + column] = picked.max()
         else:
-            low, high = np.inf, -np.inf
-        result[4 + column] = np.min(values, where=training, initial=low) if training.any() else np.inf
-        result[4 + n_variables + column] = np.max(values, where=training, initial=high) if training.any() else -np.inf
+            result[4 + column], result[4 + n_variables + column] = np.inf, -np.inf
     release_freed_memory()  # of the blocks done before this one
     return result
 
@@ -230,7 +228,6 @@ def _scaled_rows(columns, rows: np.ndarray, scaler: MinMaxScaler, dtype, bias: b
     if bias:
         matrix[:, -1] = 1.0
     return matrix
-
 
 def block_samples(
     *arrays,

@@ -104,7 +104,9 @@ def fit_dataset(
         grid point by a seeded hash, the same in every mode and chunking), or
         a selection ``{dim: labels}`` such as ``{"time": [2007, 2015]}``
         (years of a datetime dim), ``{"time": slice("2015-01", "2015-12")}``;
-        ``None`` trains on every sample and stops on the training loss.
+        ``None`` trains on every sample and stops on the training loss. With
+        ``members=``, ``"auto"`` holds nothing out: each member stops on its
+        out-of-bag samples or left-out fold.
     mode : {"memory", "stream", "batch"}, optional
         Where the samples are while training: in memory; streamed block by
         block from a dask-backed Dataset; or persisted as shards on the
@@ -202,7 +204,8 @@ def fit_dataset(
         holdout=holdout, validation=validation, seed=fit_settings.seed, target_range=fit_settings.target_range
     )
     plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=fraction, **plan_options)
-    if validation == "auto" and fraction is not None and plan.counts["grid_points"] - plan.counts["dropped"] < AUTO_VALIDATION_MIN_SAMPLES:
+    n_valid = plan.counts["grid_points"] - plan.counts["dropped"]
+    if validation == "auto" and fraction is not None and n_valid < AUTO_VALIDATION_MIN_SAMPLES:
         fraction = None  # too few valid samples to hold some out
         plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=None, **plan_options)
     rng = np.random.default_rng(fit_settings.seed)
