@@ -18,6 +18,7 @@ from .fit.settings import Validation
 from .importance import driver_importance
 from .model import Model
 from .predict import extrapolation_flags, predict_dataset
+from .predict.grid import check_model
 from .response import RESPONSE_MAX_SAMPLES, response_curve
 
 __all__ = ["AnnAccessor"]
@@ -130,6 +131,7 @@ class AnnAccessor:
 
     def _resolve_model(self, model: Model | None) -> Model:
         if model is not None:
+            check_model(model)  # a path fails here for every method, naming xrann.open_model
             return model
         if self._model is None:
             raise ValueError(
@@ -172,6 +174,8 @@ class AnnAccessor:
             ``members`` or ``std`` for a single model.
         KeyError
             The model's drivers are missing.
+        TypeError
+            ``model`` is not a `Model`, e.g. a path: open it with ``xrann.open_model(path)`` first.
 
         Examples
         --------

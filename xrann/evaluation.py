@@ -34,7 +34,7 @@ from .data.selection import selection_mask
 from .data.variables import resolve_variable
 from .metrics import pearson_r, scores
 from .model import Model
-from .predict import predict_dataset
+from .predict import check_model, predict_dataset
 
 __all__ = [
     "evaluate",
@@ -566,6 +566,7 @@ def evaluate(ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool 
     >>> sorted(evaluate(ds, model).data_vars)
     ['bias', 'mae', 'n_samples', 'pearson_r', 'r2', 'rmse']
     """
+    check_model(model)  # a path or anything else fails here, with the fix
     try:
         target = resolve_variable(ds, model.target, "target")
     except KeyError:

@@ -27,7 +27,7 @@ import xarray as xr
 
 from .data.extraction import draw_valid_samples
 from .data.variables import resolve_variable
-from .predict import resolve_drivers_for_prediction
+from .predict import check_model, resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -194,6 +194,7 @@ def driver_importance(
     >>> result["importance"].dims, result["importance"].attrs["units"]
     (('driver',), '1')
     """
+    check_model(model)  # a path or anything else fails here, with the fix
     n_repeats = check_positive_int(n_repeats, "n_repeats")
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .core.ensemble import EnsembleCore
+from .core.ensemble import ENSEMBLE_KINDS, EnsembleCore
 from .core.envelope import Envelope
 from .core.linear import LinearMap
 from .core.network import SigmoidNetwork
@@ -37,7 +38,9 @@ FORMAT_VERSION = 2
 
 
 class ModelFormatError(ValueError):
-    """A file is not an xrann model, or was written by an incompatible version.
+    """A file is not an xrann model, was written by an incompatible version, or fails a check on load.
+
+    The message names the variable or attribute at fault and what to do about it.
 
     Examples
     --------
@@ -78,6 +81,11 @@ class Model:
     """A fitted xrann model.
 
     Usually made by ``ds.ann.fit(...)`` or `open_model`, not by hand.
+
+    The arrays a model holds (core weights and biases, scaling statistics, envelope
+    centroids) are private read-only copies made when the model is built, so neither
+    the code that built it nor a caller can change its predictions through them;
+    `to_dataset` returns copies. For a changed model, use `dataclasses.replace`.
 
     Attributes
     ----------
@@ -134,6 +142,18 @@ class Model:
     dtype: str = "float64"
     version: str = __version__
     envelope: Any = None
+
+    def __post_init__(self) -> None:
+        # own read-only copies, so nothing outside the model can write to its arrays; parts that are
+        # already frozen (``dataclasses.replace`` of a model, ensemble members) are kept, not copied
+        if not all(_is_frozen(array) for array in _core_parameters(self.core)):
+            self.core = _frozen_core(self.core)
+        for name in ("driver_scaler", "target_scaler"):
+            scaler = getattr(self, name)
+            if not (_is_frozen(scaler.minimum) and _is_frozen(scaler.maximum)):
+                setattr(self, name, MinMaxScaler(_frozen(scaler.minimum), _frozen(scaler.maximum), tuple(scaler.feature_range)))
+        if self.envelope is not None and not _is_frozen(self.envelope.centroids):
+            self.envelope = Envelope(_frozen(self.envelope.centroids), self.envelope.reference_distance, self.envelope.quantile)
 
     # -- prediction -----------------------------------------------------
     def predict_array(self, drivers: np.ndarray) -> np.ndarray:
@@ -254,7 +274,8 @@ class Model:
         -------
         xarray.Dataset
             Every variable and attribute is described on the documentation page
-            "Model file format".
+            "Model file format". Its arrays are copies: editing them does not change
+            the model.
 
         Examples
         --------
@@ -265,8 +286,8 @@ class Model:
         """
         drivers = np.array(self.drivers, dtype=object)
         data_vars: dict[Hashable, Any] = {
-            "driver_min": ("driver", self.driver_scaler.minimum),
-            "driver_max": ("driver", self.driver_scaler.maximum),
+            "driver_min": ("driver", np.array(self.driver_scaler.minimum)),
+            "driver_max": ("driver", np.array(self.driver_scaler.maximum)),
             "target_min": ((), float(self.target_scaler.minimum[0])),
             "target_max": ((), float(self.target_scaler.maximum[0])),
         }
@@ -274,16 +295,16 @@ class Model:
             values = [self.driver_attrs.get(name, {}).get(key, "") or "" for name in self.drivers]
             data_vars[f"driver_{key}"] = ("driver", np.array(values, dtype=object))
         for name, array in self.core.to_arrays().items():
-            array = np.asarray(array)
+            array = np.array(array)  # a writable copy: editing the Dataset leaves the model alone
             dims = [f"core_{name}_dim{i}" for i in range(array.ndim)]
             if self.ensemble is not None:
                 dims[0] = "member"
             data_vars[f"core_{name}"] = (dims, array)
         if self.envelope is not None:
-            data_vars["envelope_centroid"] = (("envelope_cluster", "driver"), self.envelope.centroids)
+            data_vars["envelope_centroid"] = (("envelope_cluster", "driver"), np.array(self.envelope.centroids))
         model_ds = xr.Dataset(data_vars, coords={"driver": drivers})
         for name, variable in self.history.data_vars.items():
-            model_ds[f"history_{name}"] = variable.rename({d: f"history_{d}" for d in variable.dims})
+            model_ds[f"history_{name}"] = variable.rename({d: f"history_{d}" for d in variable.dims}).copy(deep=True)
         model_ds.attrs = {
             "xrann_format": FORMAT_NAME,
             "xrann_format_version": FORMAT_VERSION,
@@ -329,7 +350,14 @@ class Model:
 
     @classmethod
     def from_dataset(cls, model_ds: xr.Dataset) -> "Model":
-        """Rebuild a model from `to_dataset` output.
+        """Rebuild a model from `to_dataset` output, checking the whole file first.
+
+        Every variable and attribute the model needs is checked before anything is
+        built (see "Validation on load" on the documentation page "Model file
+        format"): presence, types, shapes chained from the drivers to one output,
+        finite weights and scaling statistics, unique driver names and
+        hyperparameters that agree with the arrays. The arrays are copied, so the
+        model shares no memory with ``model_ds``.
 
         Parameters
         ----------
@@ -343,7 +371,11 @@ class Model:
         Raises
         ------
         ModelFormatError
-            If ``model_ds`` is not an xrann model or has a newer format version.
+            If ``model_ds`` is not an xrann model, has a newer format version, or
+            anything in it is missing, of the wrong type or shape, or not finite;
+            the message names the variable or attribute at fault.
+        TypeError
+            If ``model_ds`` is not an `xarray.Dataset`.
 
         Examples
         --------
@@ -351,81 +383,368 @@ class Model:
         >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
         >>> Model.from_dataset(model.to_dataset()).drivers
         ['soil_moisture', 'grain_size']
+        >>> Model.from_dataset(model.to_dataset().drop_vars("core_weight_1"))
+        Traceback (most recent call last):
+        ...
+        xrann.model.ModelFormatError: invalid xrann model: core_weight_1 is missing ...
         """
-        if model_ds.attrs.get("xrann_format") != FORMAT_NAME:
-            raise ModelFormatError(
-                "this is not an xrann model file (no global attribute xrann_format='xrann-model'); "
-                "open models written by Model.to_netcdf, or data files with xarray.open_dataset."
-            )
-        version = int(model_ds.attrs.get("xrann_format_version", -1))
-        if version > FORMAT_VERSION or version < 1:
-            raise ModelFormatError(
-                f"the model file has format version {version}, but this xrann ({__version__}) reads "
-                f"versions 1 to {FORMAT_VERSION}; upgrade xrann (it was written by xrann "
-                f"{model_ds.attrs.get('xrann_version', '?')})."
-            )
-        method = model_ds.attrs["method"]
-        if method not in CORES:
-            raise ModelFormatError(f"unknown model method {method!r}; this xrann knows {sorted(CORES)}.")
-        arrays = {
-            str(name)[len("core_") :]: model_ds[name].values for name in model_ds.data_vars if str(name).startswith("core_")
-        }
-        if "ensemble" in model_ds.attrs:
-            core = EnsembleCore.from_arrays(arrays, CORES[method], kind=str(model_ds.attrs["ensemble"]))
-        else:
-            core = CORES[method].from_arrays(arrays)
-        envelope = None
-        if "envelope_centroid" in model_ds:
-            envelope = Envelope(
-                model_ds["envelope_centroid"].values.astype(np.float64),
-                float(model_ds.attrs["envelope_reference_distance"]),
-                float(model_ds.attrs["envelope_quantile"]),
-            )
-        drivers = [str(d) for d in model_ds["driver"].values]
-        driver_attrs = {
-            name: {
-                key: str(model_ds[f"driver_{key}"].values[i])
-                for key in ("units", "standard_name", "long_name")
-                if str(model_ds[f"driver_{key}"].values[i])
-            }
-            for i, name in enumerate(drivers)
-        }
-        history = xr.Dataset(
-            {
-                str(name)[len("history_") :]: model_ds[name].rename(
-                    {d: str(d)[len("history_") :] for d in model_ds[name].dims}
-                )
-                for name in model_ds.data_vars
-                if str(name).startswith("history_")
-            }
+        return cls(**_read_model_dataset(model_ds))
+
+
+# -- reading and checking a model file ---------------------------------------------------------------
+#: what to do about a file that fails a check below
+_CORRUPT = (
+    "the file is corrupt or was edited outside xrann; re-save the model with xrann "
+    "(Model.to_netcdf) or fit it again"
+)
+_STRING_KINDS = ("U", "S", "O")
+_REAL_KINDS = ("f", "i", "u")
+_DTYPES = ("float32", "float64")
+
+
+def _invalid(problem: str, fix: str = _CORRUPT) -> ModelFormatError:
+    return ModelFormatError(f"invalid xrann model: {problem}; {fix}.")
+
+
+def _variable(model_ds: xr.Dataset, name: str, dims: tuple[str, ...], kind: str = "real") -> np.ndarray:
+    """Values of a required variable with exactly ``dims``, real-valued and finite (or strings)."""
+    if name not in model_ds.variables:
+        raise _invalid(f"the variable {name} is missing")
+    variable = model_ds.variables[name]
+    if variable.dims != dims:
+        raise _invalid(f"the variable {name} has dims {variable.dims}, expected {dims}")
+    values = np.asarray(variable.values)
+    if kind == "string":
+        if values.dtype.kind not in _STRING_KINDS or not all(isinstance(v, (str, bytes)) for v in values.ravel()):
+            raise _invalid(f"the variable {name} must hold strings, got dtype {values.dtype}")
+        return np.array([v.decode() if isinstance(v, bytes) else v for v in values.ravel()], dtype=object).reshape(values.shape)
+    return _real_values(values, name)
+
+
+def _real_values(values: np.ndarray, name: str) -> np.ndarray:
+    """``values`` as float64 if real-valued and finite, else a `ModelFormatError` naming ``name``."""
+    if values.dtype.kind not in _REAL_KINDS:
+        raise _invalid(f"{name} must hold real numbers, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        bad = np.argwhere(~np.isfinite(values))
+        raise _invalid(f"{name} holds {len(bad)} non-finite value(s) (NaN or inf), first at index {tuple(bad[0].tolist())}")
+    return values
+
+
+def _attribute(model_ds: xr.Dataset, name: str, required: bool = True) -> Any:
+    if name not in model_ds.attrs:
+        if required:
+            raise _invalid(f"the global attribute {name} is missing")
+        return None
+    return model_ds.attrs[name]
+
+
+def _string_attribute(model_ds: xr.Dataset, name: str, choices: tuple[str, ...] | None = None) -> str:
+    value = _attribute(model_ds, name)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"the global attribute {name} must be a non-empty string, got {value!r}")
+    if choices is not None and value not in choices:
+        raise _invalid(f"the global attribute {name}={value!r} is not one of {list(choices)}")
+    return value
+
+
+def _json_attribute(model_ds: xr.Dataset, name: str, expected: type, required: bool = True) -> Any:
+    text = _attribute(model_ds, name, required)
+    if text is None:
+        return expected()
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, expected):
+        raise _invalid(f"the global attribute {name} must be a JSON {expected.__name__} (text), got {text!r}")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    """A finite real number (Python or numpy scalar, not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _invalid(f"the global attribute {name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise _invalid(f"the global attribute {name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _feature_range(model_ds: xr.Dataset, name: str) -> tuple[float, float]:
+    value = _attribute(model_ds, name)
+    items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    if len(items) != 2:
+        raise _invalid(f"the global attribute {name} must be 2 numbers [low, high], got {value!r}")
+    low, high = (_number(item, name) for item in items)
+    if not low < high:
+        raise _invalid(f"the global attribute {name}={[low, high]} must be increasing")
+    return low, high
+
+
+def _format_version(model_ds: xr.Dataset) -> int:
+    version = _attribute(model_ds, "xrann_format_version")
+    if isinstance(version, np.ndarray) and version.shape in ((), (1,)):
+        version = version.reshape(())[()]
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+        raise _invalid(f"the global attribute xrann_format_version must be an integer, got {version!r}")
+    if not 1 <= version <= FORMAT_VERSION:
+        raise ModelFormatError(
+            f"the model file has format version {int(version)}, but this xrann ({__version__}) reads "
+            f"versions 1 to {FORMAT_VERSION}; upgrade xrann (it was written by xrann "
+            f"{model_ds.attrs.get('xrann_version', '?')})."
         )
-        history = history.drop_vars([c for c in history.coords if str(c).startswith("history_")], errors="ignore")
-        history.attrs = json.loads(model_ds.attrs.get("history_attrs", "{}"))
-        return cls(
-            core=core,
-            driver_scaler=MinMaxScaler(
-                model_ds["driver_min"].values.astype(np.float64),
-                model_ds["driver_max"].values.astype(np.float64),
-                tuple(float(v) for v in np.atleast_1d(model_ds.attrs["driver_feature_range"])),
-            ),
-            target_scaler=MinMaxScaler(
-                np.atleast_1d(model_ds["target_min"].values.astype(np.float64)),
-                np.atleast_1d(model_ds["target_max"].values.astype(np.float64)),
-                tuple(float(v) for v in np.atleast_1d(model_ds.attrs["target_feature_range"])),
-            ),
-            target=str(model_ds.attrs["target"]),
-            drivers=drivers,
-            sample_dims=tuple(json.loads(model_ds.attrs["sample_dims"])),
-            driver_attrs=driver_attrs,
-            target_attrs=json.loads(model_ds.attrs["target_attrs"]),
-            hyperparameters=json.loads(model_ds.attrs["hyperparameters"]),
-            history=history,
-            sample_counts=json.loads(model_ds.attrs["sample_counts"]),
-            method=method,
-            dtype=str(model_ds.attrs["dtype"]),
-            envelope=envelope,
-            version=str(model_ds.attrs.get("xrann_version", "")),
+    return int(version)
+
+
+def _drivers(model_ds: xr.Dataset) -> list[str]:
+    if "driver" not in model_ds.coords:
+        raise _invalid("the coordinate driver (the driver names) is missing")
+    names = [str(name) for name in _variable(model_ds, "driver", ("driver",), kind="string")]
+    if not names or not all(names):
+        raise _invalid(f"the coordinate driver must hold at least one non-empty driver name, got {names}")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise _invalid(f"the coordinate driver names {duplicated} more than once (drivers {names})")
+    return names
+
+
+def _scaler(model_ds: xr.Dataset, prefix: str, dims: tuple[str, ...], feature_range: str) -> MinMaxScaler:
+    minimum = _variable(model_ds, f"{prefix}_min", dims)
+    maximum = _variable(model_ds, f"{prefix}_max", dims)
+    if (minimum > maximum).any():
+        raise _invalid(f"{prefix}_min exceeds {prefix}_max ({minimum.tolist()} > {maximum.tolist()})")
+    return MinMaxScaler(np.atleast_1d(minimum), np.atleast_1d(maximum), _feature_range(model_ds, feature_range))
+
+
+def _core_arrays(model_ds: xr.Dataset, ensemble: str | None) -> dict[str, np.ndarray]:
+    """Every ``core_`` variable by its array name, real-valued and finite, with the member axis first."""
+    arrays = {}
+    for name in model_ds.data_vars:
+        name = str(name)
+        if not name.startswith("core_"):
+            continue
+        variable = model_ds[name].variable
+        if ensemble is not None and (not variable.dims or variable.dims[0] != "member"):
+            raise _invalid(f"{name} of an ensemble needs a leading member dim, got dims {variable.dims}")
+        if ensemble is None and "member" in variable.dims:
+            raise _invalid(f"{name} has a member dim but the global attribute ensemble is missing")
+        arrays[name[len("core_") :]] = _real_values(np.asarray(variable.values), name)
+    if ensemble is not None and arrays and next(iter(arrays.values())).shape[0] < 1:
+        raise _invalid("the ensemble has no members (member dim of length 0)")
+    return arrays
+
+
+def _check_shape(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, ...], ensemble: str | None, why: str) -> None:
+    if name not in arrays:
+        raise _invalid(f"core_{name} is missing ({why})")
+    found = arrays[name].shape[1:] if ensemble is not None else arrays[name].shape
+    if found != shape:
+        raise _invalid(f"core_{name} has shape {found}, expected {shape} ({why})")
+
+
+def _network_sizes(arrays: Mapping[str, np.ndarray], n_drivers: int, ensemble: str | None) -> tuple[tuple[int, ...], bool]:
+    """Layer sizes chained through ``core_weight_<i>`` from ``n_drivers`` to 1 output, and whether biases are present."""
+    indices: dict[str, list[int]] = {"weight": [], "bias": []}
+    for name in arrays:
+        match = re.fullmatch(r"(weight|bias)_(0|[1-9][0-9]*)", name)
+        if match is None:
+            raise _invalid(f"core_{name} is not a parameter of an ann model (core_weight_<i>, core_bias_<i>)")
+        indices[match.group(1)].append(int(match.group(2)))
+    n_layers = max(indices["weight"], default=-1) + 1
+    for i in range(max(n_layers, 2)):
+        if i not in indices["weight"]:
+            raise _invalid(
+                f"core_weight_{i} is missing (an ann model has weights core_weight_0 to core_weight_<n>, one per layer)"
+            )
+    sizes = [n_drivers]
+    for i in range(n_layers):
+        name = f"weight_{i}"
+        ndim = arrays[name].ndim - (ensemble is not None)
+        if ndim != 2:
+            raise _invalid(f"core_{name} must be a matrix (n_inputs, n_outputs), got shape {arrays[name].shape}")
+        n_in, n_out = arrays[name].shape[-2:]
+        if n_in != sizes[-1]:
+            source = f"{n_drivers} drivers" if i == 0 else f"core_weight_{i - 1} has {sizes[-1]} outputs"
+            raise _invalid(f"core_{name} has shape {(n_in, n_out)} but takes {sizes[-1]} inputs ({source})")
+        if n_out < 1:
+            raise _invalid(f"core_{name} has shape {(n_in, n_out)}: a layer without nodes")
+        sizes.append(n_out)
+    if sizes[-1] != 1:
+        raise _invalid(
+            f"the output layer core_weight_{n_layers - 1} has {sizes[-1]} columns, but a model predicts one target "
+            f"(expected shape ({sizes[-2]}, 1))"
         )
+    has_bias = bool(indices["bias"])
+    if has_bias:
+        for i in range(n_layers):
+            why = f"the bias of core_weight_{i}; biases come for every layer or none"
+            _check_shape(arrays, f"bias_{i}", (sizes[i + 1],), ensemble, why)
+        extra = sorted(set(indices["bias"]) - set(range(n_layers)))
+        if extra:
+            raise _invalid(f"core_bias_{extra[0]} has no weight matrix core_weight_{extra[0]}")
+    return tuple(sizes), has_bias
+
+
+def _core(model_ds: xr.Dataset, method: str, dtype: str, n_drivers: int, hyperparameters: Mapping[str, Any]) -> Any:
+    ensemble = model_ds.attrs.get("ensemble")
+    if ensemble is not None and ensemble not in ENSEMBLE_KINDS:
+        raise _invalid(f"the global attribute ensemble={ensemble!r} is not one of {list(ENSEMBLE_KINDS)}")
+    arrays = _core_arrays(model_ds, ensemble)
+    if method == "ann":
+        sizes, has_bias = _network_sizes(arrays, n_drivers, ensemble)
+        hidden = hyperparameters.get("hidden", list(sizes[1:-1]))
+        if not isinstance(hidden, list) or hidden != list(sizes[1:-1]):
+            raise _invalid(f"the hyperparameters say hidden={hidden!r} but the weights have hidden layers {list(sizes[1:-1])}")
+        bias = hyperparameters.get("bias", has_bias)
+        if not isinstance(bias, bool) or bias != has_bias:
+            holds = "holds" if has_bias else "has no"
+            raise _invalid(f"the hyperparameters say bias={bias!r} but the file {holds} core_bias_ variables")
+        arrays = {name: array.astype(dtype) for name, array in arrays.items()}
+    else:
+        unknown = sorted(set(arrays) - {"coefficients", "intercept"})
+        if unknown:
+            raise _invalid(f"core_{unknown[0]} is not a parameter of a linear model (core_coefficients, core_intercept)")
+        _check_shape(arrays, "coefficients", (n_drivers, 1), ensemble, f"one slope per driver, {n_drivers} drivers")
+        _check_shape(arrays, "intercept", (1,), ensemble, "one intercept")
+    members = hyperparameters.get("members")
+    n_members = next(iter(arrays.values())).shape[0] if ensemble is not None else None
+    if "members" in hyperparameters and members != n_members:
+        raise _invalid(f"the hyperparameters say members={members!r} but the core arrays hold {n_members or 'no'} members")
+    for key, value in (("dtype", dtype), ("method", method)):
+        if key in hyperparameters and hyperparameters[key] != value:
+            raise _invalid(f"the hyperparameters say {key}={hyperparameters[key]!r} but the global attribute {key} is {value!r}")
+    if ensemble is not None:
+        return EnsembleCore.from_arrays(arrays, CORES[method], kind=str(ensemble))
+    return CORES[method].from_arrays(arrays)
+
+
+def _envelope(model_ds: xr.Dataset) -> Envelope | None:
+    parts = (
+        "envelope_centroid" in model_ds.variables,
+        "envelope_reference_distance" in model_ds.attrs,
+        "envelope_quantile" in model_ds.attrs,
+    )
+    if not any(parts):
+        return None  # format version 1, or a model built without one
+    if not all(parts):
+        raise _invalid(
+            "the training envelope is incomplete: it needs the variable envelope_centroid and the global attributes "
+            "envelope_reference_distance and envelope_quantile together"
+        )
+    centroids = _variable(model_ds, "envelope_centroid", ("envelope_cluster", "driver"))
+    if centroids.shape[0] < 1:
+        raise _invalid("envelope_centroid has no clusters")
+    reference = _number(model_ds.attrs["envelope_reference_distance"], "envelope_reference_distance")
+    quantile = _number(model_ds.attrs["envelope_quantile"], "envelope_quantile")
+    if reference <= 0 or not 0 < quantile <= 1:
+        raise _invalid(
+            f"envelope_reference_distance={reference} must be positive and envelope_quantile={quantile} within (0, 1]"
+        )
+    return Envelope(centroids, reference, quantile)
+
+
+def _history(model_ds: xr.Dataset) -> xr.Dataset:
+    variables = {}
+    for name in model_ds.data_vars:
+        if not str(name).startswith("history_"):
+            continue
+        variable = model_ds[name]
+        if variable.dtype.kind not in _REAL_KINDS + ("b",) or not all(str(d).startswith("history_") for d in variable.dims):
+            raise _invalid(
+                f"the training history variable {name} must be numeric on history_ dims, "
+                f"got {variable.dtype} on {variable.dims}"
+            )
+        variables[str(name)[len("history_") :]] = variable.rename({d: str(d)[len("history_") :] for d in variable.dims})
+    try:
+        history = xr.Dataset(variables)
+    except ValueError as error:
+        raise _invalid(f"the training history variables do not fit together ({error})") from error
+    history = history.drop_vars([c for c in history.coords if str(c).startswith("history_")], errors="ignore")
+    history.attrs = _json_attribute(model_ds, "history_attrs", dict, required=False)
+    return history.copy(deep=True)
+
+
+def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
+    """The `Model` fields of a model file, every part checked (the arguments of ``Model(...)``)."""
+    if not isinstance(model_ds, xr.Dataset):
+        raise TypeError(
+            f"expected the model file as an xarray.Dataset, got {type(model_ds).__name__}; "
+            "to read a file from disk use xrann.open_model(path)."
+        )
+    file_format = model_ds.attrs.get("xrann_format")
+    if not isinstance(file_format, str) or file_format != FORMAT_NAME:
+        raise ModelFormatError(
+            "this is not an xrann model file (no global attribute xrann_format='xrann-model'); "
+            "open models written by Model.to_netcdf, or data files with xarray.open_dataset."
+        )
+    _format_version(model_ds)
+    method = _string_attribute(model_ds, "method", tuple(CORES))
+    dtype = _string_attribute(model_ds, "dtype", _DTYPES)
+    target = _string_attribute(model_ds, "target")
+    drivers = _drivers(model_ds)
+    if target in drivers:
+        raise _invalid(f"the target {target!r} is also listed as a driver ({drivers})")
+    driver_scaler = _scaler(model_ds, "driver", ("driver",), "driver_feature_range")
+    target_scaler = _scaler(model_ds, "target", (), "target_feature_range")
+    metadata = {
+        key: _variable(model_ds, f"driver_{key}", ("driver",), kind="string") for key in ("units", "standard_name", "long_name")
+    }
+    driver_attrs = {
+        name: {key: str(values[i]) for key, values in metadata.items() if str(values[i])} for i, name in enumerate(drivers)
+    }
+    sample_dims = _json_attribute(model_ds, "sample_dims", list)
+    if not sample_dims or not all(isinstance(d, str) and d for d in sample_dims) or len(set(sample_dims)) < len(sample_dims):
+        raise _invalid(f"the global attribute sample_dims must list distinct dim names, got {sample_dims!r}")
+    target_attrs = _json_attribute(model_ds, "target_attrs", dict)
+    hyperparameters = _json_attribute(model_ds, "hyperparameters", dict)
+    target_range = hyperparameters.get("target_range")
+    if target_range is not None and target_range != list(target_scaler.feature_range):
+        raise _invalid(
+            f"the hyperparameters say target_range={target_range!r} but the global attribute target_feature_range "
+            f"is {list(target_scaler.feature_range)}"
+        )
+    return dict(
+        core=_core(model_ds, method, dtype, len(drivers), hyperparameters),
+        driver_scaler=driver_scaler,
+        target_scaler=target_scaler,
+        target=target,
+        drivers=drivers,
+        sample_dims=tuple(sample_dims),
+        driver_attrs=driver_attrs,
+        target_attrs=target_attrs,
+        hyperparameters=hyperparameters,
+        history=_history(model_ds),
+        sample_counts=_json_attribute(model_ds, "sample_counts", dict),
+        method=method,
+        dtype=dtype,
+        envelope=_envelope(model_ds),
+        version=str(model_ds.attrs.get("xrann_version", "")),
+    )
+
+
+def _frozen(array: Any) -> np.ndarray:
+    """A read-only copy of ``array`` that shares memory with nothing."""
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def _is_frozen(array: Any) -> bool:
+    """Whether ``array`` is read-only and owns its memory (no writable array shares it)."""
+    return isinstance(array, np.ndarray) and not array.flags.writeable and array.base is None
+
+
+def _core_parameters(core: Any) -> list[Any]:
+    members = core.members if isinstance(core, EnsembleCore) else [core]
+    return [array for member in members for array in member.to_arrays().values()]
+
+
+def _frozen_core(core: Any) -> Any:
+    """The same core rebuilt on read-only copies of its arrays."""
+    if isinstance(core, EnsembleCore):
+        return EnsembleCore([_frozen_core(member) for member in core.members], core.kind)
+    return type(core).from_arrays({name: _frozen(array) for name, array in core.to_arrays().items()})
 
 
 def open_model(path: str | os.PathLike) -> Model:
@@ -444,7 +763,8 @@ def open_model(path: str | os.PathLike) -> Model:
     FileNotFoundError
         If ``path`` does not exist.
     ModelFormatError
-        If the file is not an xrann model or has a newer format version.
+        If the file is not netCDF, not an xrann model, has a newer format version or
+        fails a check of `Model.from_dataset`.
 
     Examples
     --------

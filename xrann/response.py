@@ -19,7 +19,7 @@ import xarray as xr
 from .data.extraction import draw_valid_samples
 from .data.grid import output_dims
 from .importance import check_positive_int
-from .predict import resolve_drivers_for_prediction
+from .predict import check_model, resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -92,6 +92,7 @@ def response_curve(
     >>> response_curve(ds, model, ["soil_moisture", "grain_size"], n=3).shape
     (3, 3)
     """
+    check_model(model)  # a path or anything else fails here, with the fix
     keys = [driver] if isinstance(driver, (str, bytes)) or not isinstance(driver, Sequence) else list(driver)
     chosen = [_model_driver(model, key) for key in keys]
     if not 1 <= len(chosen) <= 2 or len(set(chosen)) != len(chosen):

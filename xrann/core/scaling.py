@@ -37,6 +37,48 @@ def _is_constant(minimum: np.ndarray, maximum: np.ndarray) -> np.ndarray:
     return (maximum - minimum) <= np.maximum(np.finfo(np.float64).tiny, 16 * np.finfo(np.float64).eps * magnitude)
 
 
+def _check_ranges(
+    minimum: np.ndarray, maximum: np.ndarray, feature_range: tuple[float, float], names: Sequence[str] | None
+) -> None:
+    """Raise `ValueError` for a column whose range float64 arithmetic cannot scale, naming it and its range.
+
+    Caught here, before training, rather than as a training that "diverges"
+    on NaN: non-finite extremes, a width ``maximum - minimum`` that overflows
+    (values near ±1e308), and a scale factor that overflows or underflows in
+    either direction, so that the scaled space's ends (the feature range,
+    and ``[0, 1]`` which a sigmoid output can reach) would not map back to
+    finite values. Ranges at rounding level (subnormal widths) are left to
+    the constant-column rule.
+    """
+    low, high = feature_range
+    width = high - low
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        finite = np.isfinite(minimum) & np.isfinite(maximum)
+        span = maximum - minimum
+        varying = finite & ~_is_constant(minimum, maximum)
+        forward = width / span
+        backward = span / width
+        ends = np.array([min(low, 0.0), max(high, 1.0)])
+        reach = (ends[:, None] - low) * backward + minimum
+        fits = np.isfinite(span) & (forward > 0) & np.isfinite(forward) & np.isfinite(backward) & np.isfinite(reach).all(axis=0)
+    for i in np.flatnonzero(~finite | (varying & ~fits)):
+        label = names[i] if names is not None else f"column {i}"
+        extent = f"[{minimum[i]:.6g}, {maximum[i]:.6g}]"
+        if not finite[i]:
+            raise ValueError(
+                f"{label} has non-finite extremes {extent} over the training samples; the scaling needs finite "
+                "values. Scale on finite samples only (fits leave out NaN; replace infinite values by NaN) or drop it."
+            )
+        problem = (
+            "whose width overflows float64" if not np.isfinite(span[i])
+            else f"too wide to map onto {feature_range} and back in float64 (the scale factor overflows)"
+        )
+        raise ValueError(
+            f"{label} ranges over {extent}, {problem}; training on it would only produce NaN or infinite values. "
+            "Rescale it to a smaller magnitude (e.g. change its units) before fitting, or drop it."
+        )
+
+
 @dataclass
 class MinMaxScaler:
     """Affine map of each column from ``[minimum, maximum]`` to ``feature_range``.
@@ -70,7 +112,8 @@ class MinMaxScaler:
     ) -> "MinMaxScaler":
         """Learn per-column minimum and maximum from ``samples`` ``(n_samples, n_columns)``.
 
-        A constant column triggers a `ConstantFeatureWarning` naming it; it is
+        A constant column (also one whose range is at rounding level, such as
+        a subnormal width) triggers a `ConstantFeatureWarning` naming it; it is
         then mapped to the lower end of ``feature_range`` instead of dividing by zero.
 
         Parameters
@@ -79,11 +122,24 @@ class MinMaxScaler:
             Finite training samples.
         feature_range : tuple of float, default (0, 1)
         names : sequence of str, optional
-            Column names used in the warning.
+            Column names used in the warning and in errors.
 
         Returns
         -------
         MinMaxScaler
+
+        Raises
+        ------
+        ValueError
+            A column whose range float64 cannot scale (non-finite extremes, a
+            width that overflows, a scale factor that overflows), naming it and its range.
+
+        Examples
+        --------
+        >>> MinMaxScaler.fit(np.array([[-1e308], [1e308]]), names=["driver 'x'"])
+        Traceback (most recent call last):
+        ...
+        ValueError: driver 'x' ranges over [-1e+308, 1e+308], whose width overflows float64; ...
         """
         samples = np.asarray(samples)
         return cls.from_extremes(samples.min(axis=0), samples.max(axis=0), feature_range, names)
@@ -104,17 +160,23 @@ class MinMaxScaler:
             Per-column extremes of the training samples.
         feature_range : tuple of float, default (0, 1)
         names : sequence of str, optional
-            Column names used in the constant-column warning.
+            Column names used in the constant-column warning and in errors.
 
         Returns
         -------
         MinMaxScaler
+
+        Raises
+        ------
+        ValueError
+            A column whose range float64 cannot scale, as for `MinMaxScaler.fit`.
         """
         minimum = np.atleast_1d(np.asarray(minimum, dtype=np.float64))
         maximum = np.atleast_1d(np.asarray(maximum, dtype=np.float64))
         low, high = feature_range
-        if not low < high:
-            raise ValueError(f"feature_range must be increasing, got {feature_range}.")
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"feature_range must be increasing finite numbers (low, high), got {feature_range}.")
+        _check_ranges(minimum, maximum, (float(low), float(high)), names)
         constant = _is_constant(minimum, maximum)
         if constant.any():
             labels = [names[i] if names is not None else f"column {i}" for i in np.flatnonzero(constant)]

@@ -23,6 +23,22 @@ def _year_mask(coordinate: xr.DataArray, years: Sequence[int]) -> xr.DataArray:
     return coordinate.dt.year.isin(list(years))
 
 
+def _check_unique_labels(coordinate: xr.DataArray, dim: Hashable) -> None:
+    # xarray's .sel refuses a list of labels on a non-unique index (pandas' InvalidIndexError) and matches a
+    # scalar to every copy; one rule for every selector is clearer: a label must name one position.
+    labels = pd.Index(coordinate.values)
+    if labels.is_unique:
+        return
+    duplicated = labels[labels.duplicated()].unique().tolist()
+    shown = ", ".join(map(repr, duplicated[:5])) + (", ..." if len(duplicated) > 5 else "")
+    raise ValueError(
+        f"validation selects by label along dim {dim!r}, but its labels are not unique ({len(duplicated)} "
+        f"repeated: {shown}), so a label does not name one position. Remove the duplicates first, e.g. "
+        f"ds.drop_duplicates({dim!r}), or give {dim!r} unique labels; validation selects by label only, "
+        "not by position."
+    )
+
+
 def _dim_selection_mask(ds: xr.Dataset, dim: Hashable, selector: Any) -> xr.DataArray:
     if dim not in ds.dims:
         raise ValueError(f"validation selects along dim {dim!r}, which the Dataset lacks; its dims are {tuple(ds.dims)}.")
@@ -34,6 +50,7 @@ def _dim_selection_mask(ds: xr.Dataset, dim: Hashable, selector: Any) -> xr.Data
         return _year_mask(coordinate, selector)
     if is_time and isinstance(selector, (int, np.integer)):
         return _year_mask(coordinate, [selector])
+    _check_unique_labels(coordinate, dim)
     positions = xr.DataArray(np.arange(ds.sizes[dim]), dims=dim, coords={dim: coordinate})
     try:
         chosen = positions.sel({dim: selector})
@@ -53,7 +70,8 @@ def selection_mask(ds: xr.Dataset, selection: Mapping[Hashable, Any], sample_dim
     selection : mapping
         ``{dim: selector}`` where a selector is anything `xarray.Dataset.sel`
         accepts (a label, list or slice), or, for a datetime dim, a year or
-        list of years. Several dims combine with "and".
+        list of years. Several dims combine with "and". Labels select by
+        value, never by position, so a dim selected by label needs unique labels.
     sample_dims : sequence of hashable
 
     Returns
@@ -63,7 +81,10 @@ def selection_mask(ds: xr.Dataset, selection: Mapping[Hashable, Any], sample_dim
     Raises
     ------
     ValueError
-        A dim the Dataset lacks, labels that do not exist, or years outside the data.
+        A dim the Dataset lacks, labels that do not exist, years outside the data,
+        or a label selection along a dim whose labels are not unique (a label
+        must name one position; drop the duplicates with
+        ``ds.drop_duplicates(dim)`` first).
 
     Examples
     --------

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 __all__ = [
@@ -168,7 +169,7 @@ def select_variables(
         Target among the drivers, duplicate drivers, no drivers, or a driver
         with a dimension the target lacks.
     TypeError
-        A non-numeric target or driver.
+        ``drivers`` not a list of names (e.g. ``drivers=5``), or a non-numeric target or driver.
 
     Examples
     --------
@@ -198,6 +199,18 @@ def select_variables(
     else:
         if isinstance(drivers, (str, bytes)):
             drivers = [drivers]
+        if isinstance(drivers, np.ndarray):
+            drivers = drivers.tolist()
+        if isinstance(drivers, (Mapping, set, frozenset)) or not isinstance(drivers, (Sequence, pd.Index)):
+            raise TypeError(
+                f"drivers must be a list of variable names (or CF standard names) such as ['t2m', 'swdown'], "
+                f"or None for every numeric variable on the target's grid; got {drivers!r} ({type(drivers).__name__})."
+            )
+        unhashable = [key for key in drivers if not isinstance(key, Hashable)]
+        if unhashable:
+            raise TypeError(
+                f"drivers must be a list of variable names such as ['t2m', 'swdown'], got {unhashable[0]!r} in drivers={drivers!r}."
+            )
         if len(drivers) == 0:
             raise ValueError("drivers=[] is empty; name at least one driver, or pass drivers=None for all.")
         driver_names = [resolve_variable(ds, key, "driver") for key in drivers]

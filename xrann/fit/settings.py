@@ -34,7 +34,8 @@ in every mode of training. What ``"auto"`` resolves to:
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,22 +105,89 @@ def n_parameters(sizes: tuple[int, ...], bias: bool) -> int:
     return sum((n_in + int(bias)) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
-def _plain_integer(value: Any, name: str) -> Any:
-    """``value`` as a Python int when it is an integral number; other values pass through for later checks."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}.")
-    if isinstance(value, (int, np.integer)):
+class SettingTypeError(TypeError, ValueError):
+    """A fit setting of the wrong type, such as ``hidden="abc"``, ``seed=1.5`` or ``bias="False"``.
+
+    A `TypeError`, and also a `ValueError` because xrann raised `ValueError`
+    for some of these settings before, so code that catches it keeps working
+    (scikit-learn's ``InvalidParameterError`` is both for the same reason).
+
+    Examples
+    --------
+    >>> issubclass(SettingTypeError, TypeError), issubclass(SettingTypeError, ValueError)
+    (True, True)
+    """
+
+
+def _is_boolean(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not _is_boolean(value)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not _is_boolean(value)
+
+
+def _got(value: Any) -> str:
+    """How a wrong value is shown: its repr, and its type when the repr hides it (``'10'`` is a string)."""
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
+        return repr(value)
+    return f"{value!r} (of type {type(value).__name__})"
+
+
+def _number_in_string(name: str, value: Any, expected: str) -> None:
+    """Raise `SettingTypeError` for a number written as a string, e.g. ``epochs="10"``."""
+    try:
+        number = float(value)
+    except ValueError:
+        return
+    written = int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    raise SettingTypeError(f"{name} must be {expected}, got {_got(value)}; write {name}={written!r} without quotes.")
+
+
+def _integer(value: Any, name: str, expected: str) -> int:
+    """``value`` as a Python int, for Python and numpy integers; `SettingTypeError` naming ``expected`` otherwise."""
+    if _is_integer(value):
         return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        raise ValueError(f"{name} must be an integer, got {value!r}; write {int(value)}.")
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        raise SettingTypeError(f"{name} must be an integer, got {value!r}; write {int(value)}.")
+    if isinstance(value, str):
+        _number_in_string(name, value, expected)
+    raise SettingTypeError(f"{name} must be {expected}, got {_got(value)}.")
+
+
+def _real(value: Any, name: str, expected: str) -> float:
+    """``value`` as a Python float, for Python and numpy real numbers (not booleans); `SettingTypeError` otherwise."""
+    if _is_real(value):
+        return float(value)
+    if isinstance(value, str):
+        _number_in_string(name, value, expected)
+    raise SettingTypeError(f"{name} must be {expected}, got {_got(value)}.")
+
+
+def _name(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is a string (checked against ``choices`` by the caller); `SettingTypeError` otherwise."""
+    if not isinstance(value, str):
+        raise SettingTypeError(f"{name} must be a string, one of {tuple(choices)}; got {_got(value)}.")
     return value
 
 
-def _plain_float(value: Any, name: str) -> float:
+def _float_dtype(value: Any) -> str:
+    """``"float64"`` or ``"float32"`` from a name, a numpy dtype or a scalar type such as ``np.float32``."""
+    if not isinstance(value, (str, np.dtype, type)):
+        raise SettingTypeError(f"dtype must be 'float64' or 'float32' (a name or numpy dtype), got {_got(value)}.")
     try:
-        return float(value)
+        dtype = np.dtype(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+        dtype = None
+    if dtype is None or dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={value!r} is not supported; choose 'float64' or 'float32'.")
+    return dtype.name
 
 
 def check_ensemble_arguments(members: Any, kind: Any) -> None:
@@ -132,6 +200,8 @@ def check_ensemble_arguments(members: Any, kind: Any) -> None:
 
     Raises
     ------
+    SettingTypeError
+        ``members`` not an integer, ``kind`` not a string.
     ValueError
         ``members < 1``, an unknown ``kind``, or ``"folds"`` with one member.
 
@@ -143,8 +213,14 @@ def check_ensemble_arguments(members: Any, kind: Any) -> None:
     ...
     ValueError: members=0 must be a positive integer ...
     """
-    if isinstance(members, bool) or not isinstance(members, (int, np.integer)) or members < 1:
+    if not _is_integer(members):
+        raise SettingTypeError(
+            f"members={members!r} must be a positive integer (e.g. members=10), or None for a single model."
+        )
+    if members < 1:
         raise ValueError(f"members={members!r} must be a positive integer (e.g. members=10), or None for a single model.")
+    if not isinstance(kind, str):
+        raise SettingTypeError(f"ensemble must be a string, one of {ENSEMBLE_KINDS}; got {_got(kind)}.")
     if kind not in ENSEMBLE_KINDS:
         raise ValueError(f"ensemble={kind!r} is not known; choose one of {ENSEMBLE_KINDS}.")
     if kind == "folds" and members < 2:
@@ -154,7 +230,7 @@ def check_ensemble_arguments(members: Any, kind: Any) -> None:
 
 
 def check_validation_argument(validation: Validation) -> None:
-    """Raise `ValueError` unless ``validation`` is None, "auto", a fraction in (0, 1) or a selection.
+    """Raise unless ``validation`` is None, "auto", a fraction in (0, 1) or a selection.
 
     Parameters
     ----------
@@ -163,8 +239,10 @@ def check_validation_argument(validation: Validation) -> None:
 
     Raises
     ------
+    SettingTypeError
+        A value of another type (a list, a boolean, an array, ...), with the forms that are understood.
     ValueError
-        Anything else, with the forms that are understood.
+        A fraction outside (0, 1) or a string other than "auto", with the forms that are understood.
 
     Examples
     --------
@@ -174,13 +252,18 @@ def check_validation_argument(validation: Validation) -> None:
     ...
     ValueError: validation=1.5 is not understood; ...
     """
-    if validation is None or validation == "auto" or isinstance(validation, Mapping):
+    if validation is None or isinstance(validation, Mapping):
         return
-    if isinstance(validation, bool) or not isinstance(validation, (float, int)) or not 0 < validation < 1:
-        raise ValueError(
-            f"validation={validation!r} is not understood; pass a fraction in (0, 1) such as 0.2, 'auto', None, "
-            "or a selection such as {'time': [2007, 2015]} or {'time': slice('2015-01', '2015-12')}."
-        )
+    if isinstance(validation, str) and validation == "auto":
+        return
+    forms = (
+        "pass a fraction in (0, 1) such as 0.2, 'auto', None, "
+        "or a selection such as {'time': [2007, 2015]} or {'time': slice('2015-01', '2015-12')}."
+    )
+    if not (_is_real(validation) or isinstance(validation, str)):
+        raise SettingTypeError(f"validation={_got(validation)} is not understood; {forms}")
+    if isinstance(validation, str) or not 0 < validation < 1:
+        raise ValueError(f"validation={validation!r} is not understood; {forms}")
 
 
 def no_valid_samples_error(target_name: Hashable, driver_names: Sequence[Hashable]) -> ValueError:
@@ -267,8 +350,10 @@ def describe_validation(validation: Validation) -> Any:
     >>> describe_validation({"time": [2007, 2015]}), describe_validation(0.2)
     ({'time': '[2007, 2015]'}, 0.2)
     """
-    if validation is None or isinstance(validation, (float, str)):
+    if validation is None or isinstance(validation, str):
         return validation
+    if _is_real(validation):
+        return float(validation)
     return {str(dim): repr(selector) for dim, selector in validation.items()}
 
 
@@ -412,46 +497,97 @@ class FitSettings:
     method: str = "ann"
 
     def validate(self) -> None:
-        """Raise `ValueError` or `TypeError` for nonsense settings, naming the fix."""
-        # numpy scalars (from arrays or parameter sweeps) become plain Python numbers for the model file
-        if isinstance(self.hidden, (int, np.integer)):
-            self.hidden = (self.hidden,)
-        self.hidden = tuple(_plain_integer(size, "hidden layer size") for size in self.hidden)
+        """Check every setting by type and value, and store numpy scalars as plain Python values.
+
+        Numpy integers (``np.int64(4)``) and booleans (``np.bool_``) count as
+        integers and booleans; whole-number floats, strings and other types do
+        not (``hidden=(4.5,)`` must not quietly become 4 nodes).
+
+        Raises
+        ------
+        SettingTypeError
+            A setting of the wrong type (a `TypeError`, and also a `ValueError`).
+        ValueError
+            A setting of the right type but out of range or unknown, naming what is accepted.
+
+        Examples
+        --------
+        >>> settings = FitSettings(hidden=np.array([8, 4]), bias=np.bool_(False), seed=np.int64(0), dtype=np.float32)
+        >>> settings.validate()
+        >>> settings.hidden, settings.bias, settings.seed, settings.dtype
+        ((8, 4), False, 0, 'float32')
+        >>> FitSettings(hidden=(4.5,)).validate()
+        Traceback (most recent call last):
+        ...
+        xrann.fit.settings.SettingTypeError: hidden must hold integer numbers of nodes per layer, e.g. hidden=(8, 4); got 4.5 in hidden=(4.5,).
+        """
+        hidden = self.hidden.tolist() if isinstance(self.hidden, np.ndarray) else self.hidden
+        if _is_integer(hidden):
+            hidden = (hidden,)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise SettingTypeError(
+                f"hidden must be a number of nodes or a sequence of them per layer, e.g. hidden=4 or hidden=(8, 4); "
+                f"got {_got(hidden)}."
+            )
+        for size in hidden:
+            if not _is_integer(size):
+                raise SettingTypeError(
+                    f"hidden must hold integer numbers of nodes per layer, e.g. hidden=(8, 4); got {_got(size)} in hidden={self.hidden!r}."
+                )
+        self.hidden = tuple(int(size) for size in hidden)
         layer_sizes(1, self.hidden)
-        self.seed = None if self.seed is None else _plain_integer(self.seed, "seed")
-        for name in ("epochs", "batch_size", "patience"):
+        self.bias = self._boolean("bias", self.bias)
+        if self.seed is not None:
+            self.seed = _integer(self.seed, "seed", "a non-negative integer, or None to draw one")
+            if self.seed < 0:
+                raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        for name, none_allowed in (("epochs", False), ("batch_size", True), ("patience", True)):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                value = _plain_integer(value, name)
-                if not isinstance(value, int) or value < 1:
-                    raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-                setattr(self, name, value)
-            elif isinstance(value, str) and value != "auto":
-                raise ValueError(f"{name}={value!r} is not understood; pass a positive integer or 'auto'.")
-        if self.epochs is None:
-            raise ValueError("epochs must be a positive integer or 'auto', got None.")
+            expected = "a positive integer or 'auto'" + (" or None" if none_allowed else "")
+            if (value is None and none_allowed) or (isinstance(value, str) and value == "auto"):
+                continue
+            if isinstance(value, str):
+                _number_in_string(name, value, expected)
+                raise ValueError(f"{name}={value!r} is not understood; pass {expected}.")
+            value = _integer(value, name, expected)
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            setattr(self, name, value)
         if self.learning_rate is not None:
-            self.learning_rate = _plain_float(self.learning_rate, "learning_rate")
-        if self.tolerance != "auto":
-            self.tolerance = _plain_float(self.tolerance, "tolerance")
+            self.learning_rate = _real(self.learning_rate, "learning_rate", "a positive number, or None for the optimiser's own")
+            if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+                raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
+        if not (isinstance(self.tolerance, str) and self.tolerance == "auto"):
+            expected = "a number in [0, 1) (a relative improvement such as 1e-3) or 'auto'"
+            if isinstance(self.tolerance, str):
+                _number_in_string("tolerance", self.tolerance, expected)
+                raise ValueError(f"tolerance={self.tolerance!r} is not understood; pass {expected}.")
+            self.tolerance = _real(self.tolerance, "tolerance", expected)
             if not 0 <= self.tolerance < 1:
                 raise ValueError(f"tolerance must be in [0, 1) (a relative improvement such as 1e-3), got {self.tolerance}.")
-        self.target_range = tuple(_plain_float(value, "target_range") for value in self.target_range)
-        if self.method not in METHODS:
+        self.target_range = self._target_range(self.target_range)
+        if _name(self.method, "method", METHODS) not in METHODS:
             raise ValueError(f"method={self.method!r} is not known; choose one of {METHODS}.")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype={self.dtype!r} is not supported; choose 'float64' or 'float32'.")
-        if self.init not in WEIGHT_INITS:
+        self.dtype = _float_dtype(self.dtype)
+        if _name(self.init, "init", WEIGHT_INITS) not in WEIGHT_INITS:
             raise ValueError(f"init={self.init!r} is not known; choose one of {WEIGHT_INITS}.")
-        if self.loss not in LOSSES:
+        if _name(self.loss, "loss", LOSSES) not in LOSSES:
             raise ValueError(f"loss={self.loss!r} is not known; choose one of {LOSSES}.")
-        low, high = self.target_range
-        if not 0 <= low < high <= 1:
-            raise ValueError(f"target_range must satisfy 0 <= low < high <= 1 (the sigmoid's range), got {self.target_range}.")
-        self.optimizer = str(self.optimizer).lower()
-        if self.optimizer_options is not None and not isinstance(self.optimizer_options, Mapping):
-            raise TypeError(f"optimizer_options must be a dict such as {{'damping': 0.01}}, got {self.optimizer_options!r}.")
-        self.optimizer_options = None if self.optimizer_options is None else dict(self.optimizer_options)
+        if not isinstance(self.optimizer, str):
+            raise SettingTypeError(f"optimizer must be a name such as 'auto', 'lm' or 'adam' (a string), got {_got(self.optimizer)}.")
+        self.optimizer = self.optimizer.lower()
+        if self.optimizer_options is not None:
+            if not isinstance(self.optimizer_options, Mapping):
+                raise SettingTypeError(
+                    f"optimizer_options must be a dict such as {{'damping': 0.01}}, got {_got(self.optimizer_options)}."
+                )
+            bad_keys = [key for key in self.optimizer_options if not isinstance(key, str)]
+            if bad_keys:
+                raise SettingTypeError(
+                    f"optimizer_options must be a dict keyed by option names (strings) such as {{'damping': 0.01}}, "
+                    f"got keys {bad_keys}."
+                )
+            self.optimizer_options = dict(self.optimizer_options)
         if self.optimizer == "auto":
             if self.optimizer_options:
                 raise ValueError(
@@ -468,8 +604,25 @@ class FitSettings:
                 )
         if self.seed is None:
             self.seed = int(np.random.SeedSequence().generate_state(1)[0])
-        elif self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+
+    @staticmethod
+    def _boolean(name: str, value: Any) -> bool:
+        if not _is_boolean(value):
+            raise SettingTypeError(f"{name} must be True or False, got {_got(value)}.")
+        return bool(value)
+
+    @staticmethod
+    def _target_range(value: Any) -> tuple[float, float]:
+        expected = "two numbers (low, high) with 0 <= low < high <= 1, such as (0.1, 0.9)"
+        values = value.tolist() if isinstance(value, np.ndarray) else value
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise SettingTypeError(f"target_range must be {expected}; got {_got(value)}.")
+        if len(values) != 2:
+            raise ValueError(f"target_range must be {expected}; got {len(values)} values {value!r}.")
+        low, high = (_real(end, "target_range", expected) for end in values)
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"target_range must satisfy 0 <= low < high <= 1 (the sigmoid's range), got {(low, high)}.")
+        return low, high
 
     def sizes(self, n_inputs: int, n_outputs: int = 1) -> tuple[int, ...]:
         """Layer sizes of the network for ``n_inputs`` drivers."""

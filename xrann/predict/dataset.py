@@ -9,7 +9,7 @@ import xarray as xr
 
 from ..model import Model
 from .extrapolation import mask_extrapolated, resolve_threshold
-from .grid import apply_to_grid
+from .grid import apply_to_grid, check_model
 
 __all__ = ["predict_dataset", "predict_ensemble", "member_models"]
 
@@ -29,6 +29,7 @@ def predict_dataset(
     ds : xarray.Dataset
         Needs the model's drivers (the target is not needed). Never modified.
     model : Model
+        A fitted model; a path must be opened with `xrann.open_model` first.
     members : bool, default False
         For an ensemble, every member's prediction along a new ``member`` dim
         (see `predict_ensemble`).
@@ -55,7 +56,8 @@ def predict_dataset(
         Driver units that differ from the training units; ``members`` or
         ``std`` for a single model.
     TypeError
-        Non-numeric drivers.
+        ``model`` is not a `Model` (e.g. a path to a model file: open it with
+        ``xrann.open_model(path)`` first); non-numeric drivers.
 
     Examples
     --------
@@ -64,6 +66,7 @@ def predict_dataset(
     >>> predict_dataset(xrann.datasets.soil_toy_sites(), model).dims
     ('site',)
     """
+    check_model(model)  # a path or anything else fails here, naming xrann.open_model
     if mask_extrapolation is not False:
         resolve_threshold(mask_extrapolation)  # a bad value fails before any prediction runs
     if members or std:

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..core.envelope import ENVELOPE_QUANTILE
 from ..model import Model
-from .grid import apply_to_grid
+from .grid import apply_to_grid, check_model
 
 __all__ = ["extrapolation_flags", "mask_extrapolated", "resolve_threshold", "DEFAULT_DISTANCE_THRESHOLD"]
 
@@ -70,6 +70,7 @@ def extrapolation_flags(ds: xr.Dataset, model: Model) -> xr.Dataset:
     >>> extrapolation_flags(xrann.datasets.soil_toy_sites(), model)["outside_range"].values
     array([ True,  True, False,  True,  True,  True])
     """
+    check_model(model)  # a path or anything else fails here, with the fix
     minimum, maximum = model.driver_scaler.minimum, model.driver_scaler.maximum
     outside = apply_to_grid(
         ds, model, lambda drivers: _outside_range(drivers, minimum, maximum), name="outside_range", attrs={}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -13,7 +14,64 @@ from ..data.grid import output_dims, predict_on_grid
 from ..data.variables import check_numeric, check_units, resolve_variable
 from ..model import Model
 
-__all__ = ["resolve_drivers_for_prediction", "apply_to_grid"]
+__all__ = ["resolve_drivers_for_prediction", "apply_to_grid", "check_model"]
+
+
+def check_model(model: Any) -> None:
+    """Raise `TypeError` unless ``model`` is a fitted `Model`, naming how to get one.
+
+    Parameters
+    ----------
+    model : object
+        What the user passed where a model belongs.
+
+    Raises
+    ------
+    TypeError
+        For a path (``str`` or ``os.PathLike``: open it with `xrann.open_model` first) or
+        anything else that is not a `Model`.
+
+    Examples
+    --------
+    >>> check_model("nee_ann.nc")
+    Traceback (most recent call last):
+    ...
+    TypeError: expected a Model, got the path 'nee_ann.nc'; open it first: model = xrann.open_model('nee_ann.nc'), ...
+    """
+    if isinstance(model, Model):
+        return
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        raise TypeError(
+            f"expected a Model, got the path {path!r}; open it first: model = xrann.open_model({path!r}), "
+            "then pass the model, e.g. ds.ann.predict(model)."
+        )
+    raise TypeError(
+        f"expected a Model, got {type(model).__name__}; pass the Model returned by ds.ann.fit(...) "
+        "or xrann.open_model(path)."
+    )
+
+
+def _standard_name_matches(ds: xr.Dataset, key: Hashable) -> list[str]:
+    # the data variables cf-xarray finds for a CF key, as resolve_variable looks them up; used only to explain a
+    # lookup that failed because several variables carry the key
+    names = ds.cf.standard_names.get(key, []) if isinstance(key, str) else []
+    return [str(name) for name in names if name in ds.data_vars]
+
+
+def _ambiguity_message(ambiguous: list[tuple[str, str, list[str]]], missing: list[str]) -> str:
+    problems = "; ".join(
+        f"driver {name!r} is not in the Dataset by name, and {len(names)} variables, {names}, carry its "
+        f"CF standard_name {standard_name!r}"
+        for name, standard_name, names in ambiguous
+    )
+    name, _, (first, second, *_) = ambiguous[0]
+    fix = (
+        f"so xrann cannot tell which one to use. Keep one: drop or rename the others (e.g. ds.drop_vars({second!r})), "
+        f"or pass the driver under the model's name (e.g. ds.rename({{{first!r}: {name!r}}}))."
+    )
+    also = f" The drivers {missing} are missing altogether." if missing else ""
+    return f"{problems}, {fix}{also}"
 
 
 def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashable]:
@@ -37,8 +95,11 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     ------
     KeyError
         If any driver is missing; the message names all missing ones and what exists.
+        If a driver is absent by name and several variables carry its CF
+        standard_name; the message names them and how to keep one.
     TypeError
-        A driver that is not numeric.
+        ``model`` is not a `Model` (a path: open it with `xrann.open_model`);
+        a driver that is not numeric.
     ValueError
         A driver whose ``units`` differ from those the model was trained with.
 
@@ -50,22 +111,28 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     >>> resolve_drivers_for_prediction(sites, model)
     ['theta', 'grain_size']
     """
+    check_model(model)
     found: list[Hashable] = []
     missing: list[str] = []
+    ambiguous: list[tuple[str, str, list[str]]] = []  # (driver, standard_name, the variables carrying it)
     for name in model.drivers:
         standard_name = model.driver_attrs.get(name, {}).get("standard_name")
-        try:
-            found.append(resolve_variable(ds, name, "driver"))
-            continue
-        except KeyError:
-            pass
-        try:
-            if standard_name:
-                found.append(resolve_variable(ds, standard_name, "driver"))
-                continue
-        except KeyError:
-            pass
-        missing.append(name)
+        keys = [name] + ([standard_name] if standard_name else [])
+        for key in keys:
+            try:
+                found.append(resolve_variable(ds, key, "driver"))
+                break
+            except KeyError:
+                pass
+        else:
+            matches = [(key, _standard_name_matches(ds, key)) for key in keys]
+            matches = [(key, names) for key, names in matches if len(names) > 1]
+            if matches:
+                ambiguous.append((name, *matches[0]))
+            else:
+                missing.append(name)
+    if ambiguous:
+        raise KeyError(_ambiguity_message(ambiguous, missing))
     if missing:
         raise KeyError(
             f"the model needs drivers {model.drivers} but {missing} are missing from the Dataset "
