@@ -51,6 +51,7 @@ from ..core.second_order import LevenbergMarquardt
 
 __all__ = [
     "FitSettings",
+    "SettingTypeError",
     "ResolvedSettings",
     "FitResult",
     "check_ensemble_arguments",
