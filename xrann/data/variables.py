@@ -17,6 +17,7 @@ import xarray as xr
 
 __all__ = [
     "resolve_variable",
+    "standard_name_matches",
     "select_variables",
     "check_numeric",
     "check_driver_dims",
@@ -66,8 +67,7 @@ def resolve_variable(ds: xr.Dataset, key: Hashable, role: str = "variable") -> H
     """
     if key in ds.data_vars:
         return key
-    matches = ds.cf.standard_names.get(key, []) if isinstance(key, str) else []
-    matches = [name for name in matches if name in ds.data_vars]
+    matches = standard_name_matches(ds, key)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -78,6 +78,31 @@ def resolve_variable(ds: xr.Dataset, key: Hashable, role: str = "variable") -> H
     if key in ds.coords:
         raise KeyError(f"{role} {key!r} is a coordinate, not a data variable; {_available(ds)}.")
     raise KeyError(f"{role} {key!r} not found in the Dataset; {_available(ds)}.")
+
+
+def standard_name_matches(ds: xr.Dataset, key: Hashable) -> list[Hashable]:
+    """The data variables whose CF ``standard_name`` is ``key`` (through cf-xarray).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    key : hashable
+        A CF standard name; anything that is not a string matches nothing.
+
+    Returns
+    -------
+    list of hashable
+        Data variable names; coordinates are left out.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"tas": ("x", [280.0], {"standard_name": "air_temperature"}),
+    ...                  "tas_copy": ("x", [281.0], {"standard_name": "air_temperature"})})
+    >>> standard_name_matches(ds, "air_temperature")
+    ['tas', 'tas_copy']
+    """
+    matches = ds.cf.standard_names.get(key, []) if isinstance(key, str) else []
+    return [name for name in matches if name in ds.data_vars]
 
 
 def check_numeric(ds: xr.Dataset, name: Hashable, role: str) -> None:

@@ -11,7 +11,7 @@ import xarray as xr
 
 from ..data.blocks import align_chunks
 from ..data.grid import output_dims, predict_on_grid
-from ..data.variables import check_numeric, check_units, resolve_variable
+from ..data.variables import check_numeric, check_units, resolve_variable, standard_name_matches
 from ..model import Model
 
 __all__ = ["resolve_drivers_for_prediction", "apply_to_grid", "check_model"]
@@ -50,13 +50,6 @@ def check_model(model: Any) -> None:
         f"expected a Model, got {type(model).__name__}; pass the Model returned by ds.ann.fit(...) "
         "or xrann.open_model(path)."
     )
-
-
-def _standard_name_matches(ds: xr.Dataset, key: Hashable) -> list[str]:
-    # the data variables cf-xarray finds for a CF key, as resolve_variable looks them up; used only to explain a
-    # lookup that failed because several variables carry the key
-    names = ds.cf.standard_names.get(key, []) if isinstance(key, str) else []
-    return [str(name) for name in names if name in ds.data_vars]
 
 
 def _ambiguity_message(ambiguous: list[tuple[str, str, list[str]]], missing: list[str]) -> str:
@@ -125,7 +118,7 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
             except KeyError:
                 pass
         else:
-            matches = [(key, _standard_name_matches(ds, key)) for key in keys]
+            matches = [(key, [str(n) for n in standard_name_matches(ds, key)]) for key in keys]
             matches = [(key, names) for key, names in matches if len(names) > 1]
             if matches:
                 ambiguous.append((name, *matches[0]))
