@@ -47,6 +47,7 @@ __all__ = [
     "annual_budget",
     "find_time_dim",
     "regional_mean",
+    "static_map",
     "FLUX_UNITS",
 ]
 
@@ -710,6 +711,8 @@ def evaluate(
             f"it has data variables {list(map(str, ds.data_vars))}. Use ds.ann.predict(model) to predict without it."
         ) from None
     observed = ds[target]
+    if regions is not None:
+        region_labels(regions, observed)  # bad labels fail before the prediction
     sample_dims = model.sample_dims if set(model.sample_dims) <= set(observed.dims) else observed.dims
     members = predict_dataset(ds, model, members=True) if model.ensemble is not None else None
     predicted = predict_dataset(ds, model)

@@ -10,6 +10,7 @@ per-cell field (a cell area) into one copy per region, along a ``region`` dim.
 from __future__ import annotations
 
 from collections.abc import Hashable
+import warnings
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,22 @@ def _from_regionmask(regions: Any, like: xr.DataArray) -> xr.DataArray:
             f"'lon'/'longitude') on the data; it has coordinates {list(map(str, like.coords))}. "
             "Pass regions= as a DataArray of labels on the grid instead."
         )
-    if latitude.ndim == 1 and longitude.ndim == 1 and latitude.dims != longitude.dims:
-        numbers = regions.mask(longitude, latitude)
-    else:
-        # a cell list (lat and lon on one dim) or a curvilinear grid: test each point
-        lon2d, lat2d = xr.broadcast(longitude, latitude)
-        numbers = regions.mask(lon2d.values.reshape(1, -1), lat2d.values.reshape(1, -1))
-        numbers = xr.DataArray(np.asarray(numbers).reshape(lon2d.shape), dims=lon2d.dims, coords=lon2d.coords)
+    with warnings.catch_warnings():
+        # regionmask warns when no point is in a region; region_labels raises its own error for that
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        if latitude.ndim == 1 and longitude.ndim == 1 and latitude.dims != longitude.dims:
+            numbers = regions.mask(longitude, latitude)
+        else:
+            # a cell list (lat and lon on one dim) or a curvilinear grid: test each point against the polygons
+            import shapely  # a dependency of regionmask
+
+            lon2d, lat2d = xr.broadcast(longitude, latitude)
+            flat = np.full(lon2d.size, np.nan)
+            for number, polygon in zip(regions.numbers, regions.polygons):
+                inside = shapely.contains_xy(polygon, lon2d.values.reshape(-1), lat2d.values.reshape(-1))
+                flat[inside & np.isnan(flat)] = number
+            numbers = xr.DataArray(flat.reshape(lon2d.shape), dims=lon2d.dims)
     abbrevs = dict(zip(regions.numbers, regions.abbrevs))
     values = np.asarray(numbers.values, dtype=float)
     labels = np.array([abbrevs.get(int(v), "") if np.isfinite(v) else "" for v in values.ravel()], dtype=object)
