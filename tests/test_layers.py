@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "xrann.fit": 3,
     "xrann.predict": 4,
     "xrann.metrics": 5,
+    "xrann.regions": 5,
     "xrann.evaluation": 6,
     "xrann.importance": 6,
     "xrann.response": 7,

@@ -192,7 +192,9 @@ class AnnAccessor:
             self._dataset, self._resolve_model(model), members=members, std=std, mask_extrapolation=mask_extrapolation
         )
 
-    def evaluate(self, model: Model | None = None, period: Any = None, *, budgets: bool | None = None) -> xr.Dataset:
+    def evaluate(
+        self, model: Model | None = None, period: Any = None, *, budgets: bool | None = None, regions: Any = None
+    ) -> xr.Dataset:
         """Compare the model's predictions with the observed target; see `xrann.evaluation.evaluate`.
 
         Parameters
@@ -203,12 +205,15 @@ class AnnAccessor:
             Times to evaluate, e.g. the held-out years ``[2007, 2015]``.
         budgets : bool, optional
             Annual budgets in PgC per year; ``None`` computes them when the target's units allow.
+        regions : xarray.DataArray or regionmask.Regions, optional
+            Region labels on the grid: budgets and IAV per region along a ``region`` dim.
 
         Returns
         -------
         xarray.Dataset
             Area-weighted scores, regional series and ``temporal_r``, mean maps and
-            ``spatial_r``, the seasonal cycle, annual budgets and their variability.
+            ``spatial_r``, the seasonal cycle, annual budgets and their variability;
+            one of each per label of any dim beyond the model's sample dims.
 
         Raises
         ------
@@ -225,7 +230,7 @@ class AnnAccessor:
         >>> float(ds.ann.evaluate()["r2"]) <= 1
         True
         """
-        return evaluate(self._dataset, self._resolve_model(model), period, budgets=budgets)
+        return evaluate(self._dataset, self._resolve_model(model), period, budgets=budgets, regions=regions)
 
     def importance(
         self, model: Model | None = None, *, n_repeats: int = 5, seed: int = 0, dim: Hashable | None = None,

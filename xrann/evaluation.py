@@ -35,6 +35,7 @@ from .data.variables import resolve_variable
 from .metrics import pearson_r, scores
 from .model import Model
 from .predict import check_model, predict_dataset
+from .regions import region_labels, split_by_region
 
 __all__ = [
     "evaluate",
@@ -46,6 +47,7 @@ __all__ = [
     "annual_budget",
     "find_time_dim",
     "regional_mean",
+    "static_map",
     "FLUX_UNITS",
 ]
 
@@ -304,7 +306,9 @@ def annual_budget(
     flux : xarray.DataArray
         A flux on ``(time, ...)`` in one of `FLUX_UNITS`.
     cell_area : xarray.DataArray
-        Cell areas in m2 on the flux's spatial dims.
+        Cell areas in m2 on the flux's spatial dims. The budget sums over
+        the dims ``cell_area`` has; every other dim of ``flux`` except time
+        (``member``, ``scenario``) is kept, one budget per label.
     step_seconds : xarray.DataArray, optional
         Seconds per time stamp; computed by `time_step_seconds` when ``None``.
     units : str, optional
@@ -313,7 +317,8 @@ def annual_budget(
     Returns
     -------
     xarray.DataArray
-        Dim ``year``, units ``PgC yr-1``; positive where the flux is positive
+        Dim ``year`` (plus any dim of ``flux`` beyond time and the cell
+        area's dims), units ``PgC yr-1``; positive where the flux is positive
         (for NEE, a net source to the atmosphere).
 
     Raises
@@ -336,7 +341,8 @@ def annual_budget(
         raise ValueError(f"annual budgets need a datetime dim; the flux has dims {flux.dims}.")
     if step_seconds is None:
         step_seconds = time_step_seconds(flux[time_dim])
-    spatial = [d for d in flux.dims if d != time_dim]
+    # sum over the cells only: any other dim (member, scenario, region) keeps its own budgets
+    spatial = [d for d in flux.dims if d != time_dim and d in cell_area.dims]
     valid = np.isfinite(flux)
     per_step = (flux.where(valid, 0.0) * cell_area.fillna(0.0)).sum(spatial)
     per_step = per_step.where(valid.any(spatial)) * step_seconds * factor / GRAMS_PER_PETAGRAM
@@ -373,8 +379,15 @@ def evaluate_predictions(
     cell_area: xr.DataArray | None = None,
     period: Any = None,
     budgets: bool | None = None,
+    sample_dims: Sequence[Hashable] | None = None,
+    regions: Any = None,
+    members: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Compare gridded predictions with observations: scores, series, maps, seasonal cycle, budgets.
+
+    Scores, series, maps and budgets pool the samples over ``sample_dims``
+    only: any other dim of ``obs`` or ``pred`` (an ensemble ``member``, a
+    ``scenario``, a ``product``) is kept, one result per label.
 
     Parameters
     ----------
@@ -391,6 +404,20 @@ def evaluate_predictions(
         Compute annual budgets; ``None`` computes them when the units are a
         known flux unit (see `FLUX_UNITS`) and cell areas are known, ``True``
         raises when they cannot be computed.
+    sample_dims : sequence of hashable, optional
+        The dims samples are pooled over (time and the spatial dims). By
+        default the dims both ``obs`` and ``pred`` have, so predictions
+        stacked along a dim the observations lack (``product``, ``scenario``)
+        are scored per label.
+    regions : xarray.DataArray or regionmask.Regions, optional
+        Region labels on the grid (see `xrann.regions.region_labels`): adds
+        ``regional_budget`` and ``regional_iav`` along a ``region`` dim, and
+        ``budget_outside_regions`` for cells in no region, so regions and
+        outside add up to ``budget`` (to rounding).
+    members : xarray.DataArray, optional
+        An ensemble's member predictions along a ``member`` dim, on ``pred``'s
+        grid: adds the members' predicted budgets ``budget_members`` and the
+        band ``budget_band`` (mean ± 2 standard deviations across members).
 
     Returns
     -------
@@ -414,11 +441,17 @@ def evaluate_predictions(
     >>> float(result["temporal_r"]), result["budget"].sizes["year"]
     (1.0, 1)
     """
+    sample_dims = _check_sample_dims(obs, pred, sample_dims)
     time_dim = find_time_dim(obs)
+    if cell_area is not None and time_dim is not None:
+        cell_area = static_map(cell_area, time_dim, "cell area")
+    labels = region_labels(regions, obs) if regions is not None else None  # bad labels fail before any computation
     all_times = obs[time_dim] if time_dim is not None else None
     obs, pred = _select_period(obs, time_dim, period), _select_period(pred, time_dim, period)
+    if members is not None:
+        members = _select_period(members, time_dim, period)
     weights = area_weights(obs, cell_area)
-    overall = scores(obs, pred, weights=weights)
+    overall = scores(obs, pred, dim=list(sample_dims), weights=weights)
     weighting = "cell area" if cell_area is not None else "cos(latitude)" if weights is not None else "unweighted"
     for variable in overall.data_vars.values():
         if variable.name != "n_samples":
@@ -428,9 +461,14 @@ def evaluate_predictions(
     if budgets and time_dim is None:
         raise ValueError(f"budgets=True needs a datetime dim; the observations have dims {obs.dims}.")
     if time_dim is not None:
-        result = result.merge(_temporal_and_spatial(obs, pred, time_dim, weights, units))
+        spatial = [dim for dim in sample_dims if dim != time_dim]
+        result = result.merge(_temporal_and_spatial(obs, pred, time_dim, weights, units, spatial))
         area = cell_area if cell_area is not None else _spherical_cell_area(obs)
         result = result.merge(_budgets(obs, pred, time_dim, all_times, area, units, budgets))
+        if "budget" in result and labels is not None:
+            result = result.merge(_regional_budgets(obs, pred, time_dim, all_times, area, units, labels))
+        if "budget" in result and members is not None:
+            result = result.merge(_member_budgets(obs, members, time_dim, all_times, area, units))
         if "budget" in result:
             result.attrs["budget_area"] = area.attrs.get("source", "cell area")
     result.attrs.update(
@@ -442,6 +480,96 @@ def evaluate_predictions(
         }
     )
     return result
+
+
+def _check_sample_dims(obs: xr.DataArray, pred: xr.DataArray, sample_dims: Sequence[Hashable] | None) -> tuple[Hashable, ...]:
+    """The dims samples are pooled over: given, or those both ``obs`` and ``pred`` have."""
+    if sample_dims is None:
+        return tuple(dim for dim in obs.dims if dim in pred.dims)
+    unknown = [dim for dim in sample_dims if dim not in obs.dims and dim not in pred.dims]
+    if unknown:
+        raise ValueError(
+            f"sample_dims={tuple(sample_dims)!r} names {unknown}, which neither the observations (dims {obs.dims}) "
+            f"nor the predictions (dims {pred.dims}) have."
+        )
+    return tuple(sample_dims)
+
+
+def static_map(data: xr.DataArray, time_dim: Hashable, what: str) -> xr.DataArray:
+    """``data`` without ``time_dim`` when it is identical at every time (a static map broadcast over time).
+
+    ``xarray.open_mfdataset`` with its default options repeats a static map
+    (cell area, land cover) along time; such a copy is taken as the static
+    map it is.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+    time_dim : hashable
+    what : str
+        What ``data`` is, for the error message.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``data`` itself when it has no ``time_dim``.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` truly varies along ``time_dim``.
+
+    Examples
+    --------
+    >>> area = xr.DataArray(np.ones((3, 2)), dims=("time", "cell"))
+    >>> static_map(area, "time", "cell area").dims
+    ('cell',)
+    """
+    if time_dim not in data.dims:
+        return data
+    first = data.isel({time_dim: 0}, drop=True)
+    same = (data == first) | (np.isnan(data) & np.isnan(first))
+    if not bool(same.all()):
+        raise ValueError(
+            f"the {what} {data.name!r} varies along {time_dim!r}, but it must be one static map; select one time "
+            f"(e.g. ds[{str(data.name)!r}].isel({time_dim}=0)), or open the files with "
+            "xr.open_mfdataset(..., data_vars='minimal', coords='minimal', compat='override') so static maps stay static."
+        )
+    return first
+
+
+def _regional_budgets(
+    obs: xr.DataArray, pred: xr.DataArray, time_dim: Hashable, all_times: xr.DataArray,
+    area: xr.DataArray, units: str, labels: xr.DataArray,
+) -> xr.Dataset:
+    """Budgets and IAV per region (a split cell area), plus the budget of the cells in no region."""
+    by_region, outside = split_by_region(area, labels)
+    regional = _budgets(obs, pred, time_dim, all_times, by_region, units, True)
+    remainder = _budgets(obs, pred, time_dim, all_times, outside, units, True)["budget"]
+    return xr.Dataset({
+        "regional_budget": regional["budget"].assign_attrs(long_name="annual carbon budget of each region"),
+        "regional_iav": regional["iav"].assign_attrs(long_name="interannual variability of each region's budget"),
+        "budget_outside_regions": remainder.fillna(0.0).assign_attrs(
+            long_name="annual carbon budget of the cells in no region (regions plus this add up to budget)"
+        ),
+    })
+
+
+def _member_budgets(
+    obs: xr.DataArray, members: xr.DataArray, time_dim: Hashable, all_times: xr.DataArray, area: xr.DataArray, units: str
+) -> xr.Dataset:
+    """Each member's predicted budget (on the cells and months observed) and the band mean ± 2 sigma."""
+    seconds = time_step_seconds(all_times).sel({time_dim: obs[time_dim]})
+    valid = np.isfinite(obs) & np.isfinite(members)
+    per_member = annual_budget(members.where(valid), area, seconds, units=units)
+    mean, spread = per_member.mean("member"), per_member.std("member", ddof=1)
+    band = xr.concat([mean - 2 * spread, mean + 2 * spread], dim=xr.Variable("bound", np.array(["lower", "upper"], dtype=object)))
+    return xr.Dataset({
+        "budget_members": per_member.assign_attrs(long_name="each ensemble member's predicted annual budget"),
+        "budget_band": band.assign_attrs(
+            units=per_member.attrs["units"], long_name="ensemble band of the predicted budget: mean ± 2 standard deviations across members (ddof=1)"
+        ),
+    })
 
 
 def _budgets(
@@ -503,11 +631,11 @@ def regional_mean(data: xr.DataArray, weights: xr.DataArray | None, spatial: Seq
 
 
 def _temporal_and_spatial(
-    obs: xr.DataArray, pred: xr.DataArray, time_dim: Hashable, weights: xr.DataArray | None, units: str
+    obs: xr.DataArray, pred: xr.DataArray, time_dim: Hashable, weights: xr.DataArray | None, units: str,
+    spatial: Sequence[Hashable],
 ) -> xr.Dataset:
     valid = np.isfinite(obs) & np.isfinite(pred)
     obs, pred = obs.where(valid), pred.where(valid)
-    spatial = [d for d in obs.dims if d != time_dim]
     series = _stack_sources(
         regional_mean(obs, weights, spatial), regional_mean(pred, weights, spatial), "regional_mean",
         units=units, long_name="area-weighted regional mean",
@@ -532,7 +660,9 @@ def _temporal_and_spatial(
     return xr.Dataset(result)
 
 
-def evaluate(ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool | None = None) -> xr.Dataset:
+def evaluate(
+    ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool | None = None, regions: Any = None
+) -> xr.Dataset:
     """Predict ``model``'s target on ``ds`` and compare it with the observed target there.
 
     Parameters
@@ -545,11 +675,17 @@ def evaluate(ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool 
         Times to evaluate, e.g. the held-out years ``[2007, 2015]``.
     budgets : bool, optional
         See `evaluate_predictions`.
+    regions : xarray.DataArray or regionmask.Regions, optional
+        Region labels on the grid: budgets and IAV per region (see `evaluate_predictions`).
 
     Returns
     -------
     xarray.Dataset
-        See `evaluate_predictions`; attrs also name the target and the model method.
+        See `evaluate_predictions`; attrs also name the target and the model
+        method. Dims of the drivers or target beyond the model's sample dims
+        (``scenario``, ``member``) are kept: one score and budget per label.
+        For an ensemble model, ``budget_members`` and ``budget_band`` give
+        the members' budgets and the band mean ± 2 sigma.
 
     Raises
     ------
@@ -574,9 +710,15 @@ def evaluate(ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool 
             f"evaluate needs the observed target {model.target!r} in the Dataset to compare with; "
             f"it has data variables {list(map(str, ds.data_vars))}. Use ds.ann.predict(model) to predict without it."
         ) from None
+    observed = ds[target]
+    if regions is not None:
+        region_labels(regions, observed)  # bad labels fail before the prediction
+    sample_dims = model.sample_dims if set(model.sample_dims) <= set(observed.dims) else observed.dims
+    members = predict_dataset(ds, model, members=True) if model.ensemble is not None else None
     predicted = predict_dataset(ds, model)
     result = evaluate_predictions(
-        ds[target], predicted, cell_area=find_cell_area(ds, target), period=period, budgets=budgets
+        observed, predicted, cell_area=find_cell_area(ds, target), period=period, budgets=budgets,
+        sample_dims=sample_dims, regions=regions, members=members,
     )
     result.attrs.update({"target": str(target), "method": model.method})
     return result

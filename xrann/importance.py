@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.extraction import draw_valid_samples
 from .data.variables import resolve_variable
 from .predict import check_model, resolve_drivers_for_prediction
@@ -173,7 +174,8 @@ def driver_importance(
     -------
     xarray.Dataset
         Dim ``driver`` (in the model's driver order), plus the group dim if
-        ``dim`` is given: ``importance`` (mean MSE increase when the driver is
+        ``dim`` is given, plus any dim of the data beyond the model's sample
+        dims (``member``, ``scenario``: one importance per label): ``importance`` (mean MSE increase when the driver is
         shuffled, in squared target units), ``importance_std`` (standard
         deviation over repeats), ``baseline_mse`` and ``n_samples``.
 
@@ -200,6 +202,13 @@ def driver_importance(
         max_samples = check_positive_int(max_samples, "max_samples")
     target = resolve_target(ds, model, "importance")
     drivers = resolve_drivers_for_prediction(ds, model)
+    extra = extra_dims(ds, [*drivers, target], model.sample_dims)
+    if extra:  # one importance per member, scenario, ...: never pooled
+        per_label = map_over_extra_dims(
+            ds, extra,
+            lambda part: driver_importance(part, model, n_repeats=n_repeats, seed=seed, dim=dim, max_samples=max_samples),
+        )
+        return per_label.transpose("driver", ...)
     sample_dims = tuple(ds[target].dims)
     names = list(drivers) + [target]
     work = ds

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .model import Model
 
-__all__ = ["maps", "seasonal_cycle", "regional_series", "scatter", "history"]
+__all__ = ["maps", "seasonal_cycle", "regional_series", "scatter", "history", "regional_budgets"]
 
 
 def _pyplot():
@@ -326,4 +326,76 @@ def history(model: "Model") -> "Figure":
     axis.set_ylabel("loss (MSE of the scaled target)")
     axis.set_title(f"training history ({model.method}: {model.target})")
     axis.legend()
+    return figure
+
+
+def regional_budgets(evaluation: xr.Dataset, *, columns: int = 3) -> "Figure":
+    """Annual budgets per region and for the whole domain, observed and predicted, from `xrann.evaluation.evaluate`.
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        The result of ``evaluate(..., regions=...)`` (``regional_budget`` and
+        ``budget``); without regions, the domain panel alone. An ensemble's
+        ``budget_band`` (mean ± 2 sigma across members) is shaded in the
+        domain panel.
+    columns : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per region plus one for the domain, sharing the budget axis.
+
+    Raises
+    ------
+    ValueError
+        ``evaluation`` has no budgets, or an extra dim (``scenario``) left in
+        them: select one label first.
+
+    Examples
+    --------
+    >>> budget = xr.DataArray([[-1.0, -1.2], [-0.9, -1.1]], dims=("source", "year"),
+    ...                       coords={"source": ["observed", "predicted"], "year": [2007, 2008]}, attrs={"units": "PgC yr-1"})
+    >>> regional = xr.concat([budget * 0.25, budget * 0.75], dim=xr.Variable("region", ["west", "east"]))
+    >>> figure = regional_budgets(xr.Dataset({"budget": budget, "regional_budget": regional}))
+    >>> [axis.get_title() for axis in figure.axes if axis.get_visible()]
+    ['domain', 'west', 'east']
+    """
+    if "budget" not in evaluation:
+        raise ValueError(
+            "regional_budgets needs annual budgets: evaluate with known flux units and cell areas "
+            "(e.g. ds.ann.evaluate(regions=labels, budgets=True))."
+        )
+    panels = [("domain", evaluation["budget"])]
+    if "regional_budget" in evaluation:
+        regional = evaluation["regional_budget"]
+        panels += [(str(label), regional.sel(region=label, drop=True)) for label in regional["region"].values]
+    for title, budget in panels:
+        extra = [dim for dim in budget.dims if dim not in ("source", "year")]
+        if extra:
+            raise ValueError(
+                f"the budgets have extra dims {extra}: plot one label at a time, e.g. "
+                f"regional_budgets(evaluation.isel({extra[0]}=0))."
+            )
+    plt = _pyplot()
+    rows = -(-len(panels) // columns)
+    width = min(columns, len(panels))
+    figure, axes = plt.subplots(rows, width, figsize=(4 * width, 3 * rows), sharey=True, squeeze=False, constrained_layout=True)
+    for axis, (title, budget) in zip(axes.ravel(), panels):
+        years = budget["year"].values
+        axis.plot(years, budget.sel(source="observed").values, "o-", color="black", label="observed")
+        axis.plot(years, budget.sel(source="predicted").values, "s--", color="tab:orange", label="predicted")
+        if title == "domain" and "budget_band" in evaluation:
+            band = evaluation["budget_band"]
+            axis.fill_between(years, band.sel(bound="lower").values, band.sel(bound="upper").values,
+                              color="tab:orange", alpha=0.25, label="ensemble ±2σ")
+        axis.axhline(0, color="grey", linewidth=0.5)
+        axis.set_title(title)
+        axis.set_xlabel("year")
+    for axis in axes[:, 0]:
+        axis.set_ylabel(f"budget ({evaluation['budget'].attrs.get('units', 'PgC yr-1')})")
+    for axis in axes.ravel()[len(panels):]:
+        axis.set_visible(False)
+    axes[0, 0].legend(fontsize="small")
     return figure

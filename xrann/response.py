@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .data.extraction import draw_valid_samples
+from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.grid import output_dims
 from .importance import check_positive_int
 from .predict import check_model, resolve_drivers_for_prediction
@@ -71,7 +72,9 @@ def response_curve(
     xarray.DataArray
         ``"<target>_response"`` in the target's units, with one dim per chosen
         driver, named after it, whose coordinate holds the driver's values
-        with its ``units`` and ``long_name``.
+        with its ``units`` and ``long_name``; plus any dim of the drivers
+        beyond the model's sample dims (``scenario``, ``member``), one curve
+        per label.
 
     Raises
     ------
@@ -102,7 +105,12 @@ def response_curve(
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
     found = resolve_drivers_for_prediction(ds, model)
-    observed = draw_valid_samples(ds, found, output_dims(ds, found, model.sample_dims), max_samples=max_samples, seed=seed)
+    extra = extra_dims(ds, found, model.sample_dims)
+    if extra:  # one curve per member, scenario, ...: never pooled
+        return map_over_extra_dims(
+            ds, extra, lambda part: response_curve(part, model, driver, n=n, max_samples=max_samples, seed=seed)
+        ).transpose(*chosen, ...)
+    observed = draw_valid_samples(ds, found, output_dims(ds, found), max_samples=max_samples, seed=seed)
     if observed.shape[0] == 0:
         raise ValueError(
             f"no grid point of the Dataset has finite values of every driver {model.drivers}; "

@@ -7,10 +7,17 @@ import xarray as xr
 from xrann.data.grid import output_dims, predict_on_grid
 
 
-def test_output_dims_follow_training_order():
+def test_output_dims_follow_the_input_and_the_target_order():
     ds = xr.Dataset({"a": (("lon", "time"), np.zeros((2, 3))), "b": (("lat",), np.zeros(4))})
+    # the fullest driver's order first, dims only other drivers have after it
+    assert output_dims(ds, ["b", "a"]) == ("lon", "time", "lat")
+    # the target's order fills the positions of its dims
     assert output_dims(ds, ["a", "b"], ("time", "lat", "lon")) == ("time", "lat", "lon")
-    assert output_dims(ds, ["a"], ("time",)) == ("time", "lon")
+    assert output_dims(ds, ["a"], ("time",)) == ("lon", "time")
+    # an extra dim stays where it stands among the drivers' dims
+    scenario = xr.Dataset({"t2m": (("scenario", "time", "lat", "lon"), np.zeros((2, 1, 1, 1)))})
+    assert output_dims(scenario, ["t2m"], ("time", "lat", "lon")) == ("scenario", "time", "lat", "lon")
+    assert output_dims(scenario, ["t2m"], ("lon", "lat", "time")) == ("scenario", "lon", "lat", "time")
 
 
 def test_predict_on_grid_restores_grid_and_nan_mask(grid):

@@ -55,14 +55,14 @@ def test_driver_types_and_units_are_checked(fitted):
         resolve_drivers_for_prediction(grid.assign(swdown=grid["swdown"].assign_attrs(units="kW m-2")), model)
 
 
-def test_apply_to_grid_follows_the_target_grid_or_the_training_dim_order(fitted):
+def test_apply_to_grid_follows_the_target_grid_or_the_drivers_dim_order(fitted):
     grid, model = fitted
     first = apply_to_grid(grid, model, lambda drivers: drivers[:, 0], name="t", attrs={"units": "K"})
     xr.testing.assert_identical(first.coords.to_dataset(), grid["nee"].coords.to_dataset())
     np.testing.assert_array_equal(first.values, grid["t2m"].where(grid["nee"].notnull()).values)
-    # without the target, on the drivers' grid in the training dim order
+    # without the target, on the drivers' grid in the input's own dim order (not the training order)
     transposed = grid.drop_vars("nee").transpose("lon", "lat", "time")
-    assert apply_to_grid(transposed, model, lambda d: d[:, 2], name="f", attrs={}).dims == ("time", "lat", "lon")
+    assert apply_to_grid(transposed, model, lambda d: d[:, 2], name="f", attrs={}).dims == ("lon", "lat", "time")
 
 
 def test_apply_to_grid_aligns_differently_chunked_drivers(fitted):

@@ -20,35 +20,46 @@ from .extraction import finite_rows
 __all__ = ["predict_on_grid", "output_dims"]
 
 
-def output_dims(ds: xr.Dataset, drivers: Sequence[Hashable], preferred: Sequence[Hashable]) -> tuple[Hashable, ...]:
-    """Dims of a prediction: ``preferred`` (the training sample dims) first, then any others.
+def output_dims(ds: xr.Dataset, drivers: Sequence[Hashable], target_dims: Sequence[Hashable] = ()) -> tuple[Hashable, ...]:
+    """Dims of a prediction: the input's own order, never the training order imposed on it.
+
+    The order starts from the driver with the most dims (the dims only other
+    drivers have follow, in the order they appear); where ``target_dims`` are
+    given, the positions of those dims are filled in the target's order, so a
+    prediction has the target's order and any extra dim (``member``,
+    ``scenario``) stays where it stands among the drivers' dims.
 
     Parameters
     ----------
     ds : xarray.Dataset
     drivers : sequence of hashable
         Driver variable names in ``ds``.
-    preferred : sequence of hashable
-        Dim order to keep where those dims are present.
+    target_dims : sequence of hashable, optional
+        Dims of the observed target on the same grid, if there is one.
 
     Returns
     -------
     tuple of hashable
-        Every dim of the drivers, ``preferred`` ones first in their order.
+        Every dim of the drivers.
 
     Examples
     --------
-    >>> ds = xr.Dataset({"t2m": (("lon", "lat", "time"), np.zeros((1, 1, 1)))})
-    >>> output_dims(ds, ["t2m"], ("time", "lat", "lon"))
-    ('time', 'lat', 'lon')
+    >>> ds = xr.Dataset({"t2m": (("scenario", "time", "lat", "lon"), np.zeros((2, 1, 1, 1))),
+    ...                  "cover": (("lat", "lon"), np.zeros((1, 1)))})
+    >>> output_dims(ds, ["cover", "t2m"])
+    ('scenario', 'time', 'lat', 'lon')
+    >>> output_dims(ds, ["cover", "t2m"], target_dims=("time", "lon", "lat"))
+    ('scenario', 'time', 'lon', 'lat')
     """
+    ordered_drivers = sorted(drivers, key=lambda name: -len(ds[name].dims))  # stable: ties keep their order
     present: list[Hashable] = []
-    for name in drivers:
+    for name in ordered_drivers:
         for dim in ds[name].dims:
             if dim not in present:
                 present.append(dim)
-    ordered = [dim for dim in preferred if dim in present]
-    return tuple(ordered + [dim for dim in present if dim not in ordered])
+    in_target = [dim for dim in target_dims if dim in present]
+    refill = iter(in_target)
+    return tuple(next(refill) if dim in in_target else dim for dim in present)
 
 
 def _predict_block(*blocks: np.ndarray, predict_matrix: Callable[[np.ndarray], np.ndarray], dtype) -> np.ndarray:

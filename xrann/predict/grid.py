@@ -189,7 +189,7 @@ def apply_to_grid(
         ds,
         drivers,
         function,
-        dims=output_dims(ds, drivers, model.sample_dims),
+        dims=output_dims(ds, drivers, ds[model.target].dims if model.target in ds.data_vars else ()),
         name=name,
         attrs=attrs,
         like=like,
