@@ -142,6 +142,7 @@ def fit_in_memory(
     source = ArraySource(
         sizes, samples.inputs, samples.targets, samples.val_inputs, samples.val_targets,
         bias=settings.bias, dtype=settings.dtype, loss=settings.loss, augmented=True,
+        weights=samples.weights, val_weights=samples.val_weights,
     )
     resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
     network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
