@@ -223,10 +223,11 @@ def plan_samples(
 
 def _weight_scale(statistics: np.ndarray, n_train: int, target: Hashable, weights_name: str | None) -> float | None:
     """``1 / mean`` of the training weights from the blocks' weight statistics; ``None`` when they are all equal."""
-    total, _, bad, smallest, largest = statistics[:, 0].sum(), None, statistics[:, 2].sum(), statistics[:, 3].min(), statistics[:, 4].max()
+    total, bad = statistics[:, 0].sum(), statistics[:, 2].sum()
+    smallest, largest = statistics[:, 3].min(), statistics[:, 4].max()
     if bad:
         raise ValueError(
-            f"weights={weights_name!r} are negative or NaN at {int(bad)} grid points where the target {target!r} is valid; "
+            f"the weights ({weights_name}) are negative or NaN at {int(bad)} grid points where the target {target!r} is valid; "
             "weights must be >= 0 wherever the target has a value (use 0 to leave a sample out, e.g. weights.fillna(0))."
         )
     if n_train == 0 or not np.isfinite(total) or total <= 0:
