@@ -137,3 +137,13 @@ def test_shifted_coordinates_are_an_error(data):
     weights = xr.ones_like(data["landcover"]).assign_coords(lat=data["lat"] + 0.25)
     with pytest.raises(ValueError, match="the weights' 'lat' coordinate differs"):
         data.ann.fit("nee", DRIVERS, seed=0, weights=weights)
+
+
+def test_linear_baseline_and_ensembles_are_weighted(data):
+    weights = data["landcover"].fillna(0.0) + 0.1
+    for settings in (dict(method="linear"), dict(members=2, epochs=3)):
+        plain = data.ann.fit("nee", DRIVERS, seed=0, progress=False, **settings)
+        weighted = data.ann.fit("nee", DRIVERS, seed=0, progress=False, weights=weights, **settings)
+        assert not np.allclose(data.ann.predict(weighted), data.ann.predict(plain), equal_nan=True)
+        uniform = data.ann.fit("nee", DRIVERS, seed=0, progress=False, weights=weights * 0 + 2.0, **settings)
+        xr.testing.assert_identical(data.ann.predict(uniform), data.ann.predict(plain))
