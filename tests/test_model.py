@@ -93,3 +93,14 @@ def test_a_file_that_is_not_netcdf(tmp_path):
     path.write_text("not a netCDF file")
     with pytest.raises(ModelFormatError, match=r"cannot read '.*garbage.nc' as a netCDF model file"):
         xrann.open_model(path)
+
+
+def test_version_2_file_still_reads(fitted, tmp_path):
+    _, model = fitted
+    old = model.to_dataset()
+    old.attrs["xrann_format_version"] = 2
+    old.to_netcdf(tmp_path / "v2.nc")
+    loaded = xrann.open_model(tmp_path / "v2.nc")
+    assert "weights" not in loaded.hyperparameters
+    for ours, theirs in zip(loaded.core.parameters, model.core.parameters):
+        np.testing.assert_array_equal(ours, theirs)

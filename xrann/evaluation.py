@@ -28,8 +28,10 @@ import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import numpy as np
 import pandas as pd
 import xarray as xr
-from cf_xarray.utils import parse_cell_methods_attr
 
+from .data.areas import EARTH_RADIUS_M, find_cell_area
+from .data.areas import find_coordinate as _coordinate
+from .data.areas import spherical_cell_area as _spherical_cell_area
 from .data.selection import selection_mask
 from .data.variables import resolve_variable
 from .metrics import pearson_r, scores
@@ -53,7 +55,6 @@ __all__ = [
 
 #: grams of carbon per mole of CO2 (the molar mass of carbon)
 GRAMS_CARBON_PER_MOLE = 12.011
-EARTH_RADIUS_M = 6_371_000.0
 GRAMS_PER_PETAGRAM = 1e15
 SECONDS_PER_DAY = 86_400.0
 
@@ -64,7 +65,6 @@ FLUX_UNITS: dict[str, float] = {
     "gC m-2 d-1": 1.0 / SECONDS_PER_DAY,
     "kgC m-2 s-1": 1e3,
 }
-_AREA_UNITS = {"m2": 1.0, "km2": 1e6}
 SOURCES = ("observed", "predicted")
 
 
@@ -112,82 +112,6 @@ def carbon_flux_factor(units: str | None) -> float:
             "Set the target's units attribute to one of them (converting the values if needed)."
         )
     return factor
-
-
-def find_cell_area(ds: xr.Dataset, variable: Hashable | None = None) -> xr.DataArray | None:
-    """The CF cell-area measure of ``variable`` (its ``cell_measures = "area: ..."``), or of the Dataset.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-    variable : hashable, optional
-        Variable whose ``cell_measures`` attribute is read first; without it,
-        or when it names no area, the Dataset's single CF area measure is used.
-
-    Returns
-    -------
-    xarray.DataArray or None
-        Cell areas in m2 (converted from km2 when so labelled); ``None`` when
-        the Dataset declares none.
-
-    Raises
-    ------
-    ValueError
-        A cell-measure attribute naming a missing variable, or area units other than m2 or km2.
-
-    Examples
-    --------
-    >>> ds = xr.Dataset({"nee": ("x", [1.0], {"cell_measures": "area: cell_area"}),
-    ...                  "cell_area": ("x", [2.0], {"units": "km2"})})
-    >>> find_cell_area(ds, "nee").values
-    array([2000000.])
-    """
-    name = None
-    if variable is not None and "cell_measures" in ds[variable].attrs:
-        name = parse_cell_methods_attr(ds[variable].attrs["cell_measures"]).get("area")
-        if name is not None and name not in ds.variables:
-            raise ValueError(
-                f"{variable!r} has cell_measures {ds[variable].attrs['cell_measures']!r} but the Dataset has no "
-                f"variable {name!r}; add it, or drop the attribute to weight by cos(latitude)."
-            )
-    if name is None:
-        candidates = ds.cf.cell_measures.get("area", [])
-        if len(candidates) != 1 or candidates[0] not in ds.variables:
-            return None
-        name = candidates[0]
-    area = ds[name]
-    units = str(area.attrs.get("units", "m2")).replace("^", "").replace("**", "").replace(" ", "")
-    if units not in _AREA_UNITS:
-        raise ValueError(f"cell area {name!r} has units {area.attrs['units']!r}; xrann reads m2 or km2.")
-    return (area * _AREA_UNITS[units]).assign_attrs(units="m2", long_name="grid cell area", source=f"CF cell measure {name!r}")
-
-
-def _coordinate(data: xr.DataArray, key: str) -> xr.DataArray | None:
-    """The coordinate cf-xarray finds for ``key`` ("latitude", "longitude"), guessing from names if need be."""
-    try:
-        return data.cf.guess_coord_axis(verbose=False).cf[key]
-    except KeyError:
-        return None
-
-
-def _spherical_cell_area(data: xr.DataArray) -> xr.DataArray | None:
-    """Cell areas of a regular 1-D latitude/longitude grid on a sphere, from the coordinates' bounds."""
-    latitude, longitude = _coordinate(data, "latitude"), _coordinate(data, "longitude")
-    if latitude is None or longitude is None:
-        return None
-    if latitude.ndim != 1 or longitude.ndim != 1 or latitude.size < 2 or longitude.size < 2:
-        return None
-    coords = xr.Dataset(coords={latitude.name: latitude, longitude.name: longitude})
-    bounded = coords.cf.add_bounds([latitude.name, longitude.name])
-    lat_bounds = np.deg2rad(np.clip(bounded.cf.get_bounds(latitude.name), -90, 90))
-    lon_bounds = np.deg2rad(bounded.cf.get_bounds(longitude.name))
-    bounds_dim = [d for d in lat_bounds.dims if d != latitude.dims[0]][0]
-    band = abs(np.sin(lat_bounds).diff(bounds_dim)).squeeze(bounds_dim, drop=True)
-    width = abs(lon_bounds.diff(bounds_dim)).squeeze(bounds_dim, drop=True)
-    area = EARTH_RADIUS_M**2 * band * width
-    return area.drop_vars([c for c in area.coords if c not in (latitude.name, longitude.name)]).assign_attrs(
-        units="m2", long_name="grid cell area", source="estimated from latitude/longitude bounds on a sphere of radius 6371 km"
-    )
 
 
 def area_weights(data: xr.DataArray, cell_area: xr.DataArray | None = None) -> xr.DataArray | None:

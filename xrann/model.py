@@ -34,7 +34,7 @@ __all__ = ["Model", "Core", "open_model", "ModelFormatError", "FORMAT_NAME", "FO
 FORMAT_NAME = "xrann-model"
 #: bumped whenever a file written by this version cannot be read by an older one;
 #: 2 added ensembles (core arrays with a leading ``member`` dim) and the training envelope
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class ModelFormatError(ValueError):

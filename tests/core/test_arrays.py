@@ -172,3 +172,71 @@ def test_random_split_is_seeded_disjoint_and_complete():
 def test_random_split_refuses_an_empty_side(n_samples, fraction):
     with pytest.raises(ValueError, match=rf"too few samples for validation_fraction={fraction}: {n_samples} samples"):
         random_split(n_samples, fraction, np.random.default_rng(0))
+
+
+def _weighted_problem(n_outputs: int = 1):
+    rng = np.random.default_rng(3)
+    net = initialize((3, 4, n_outputs), rng=rng)
+    x, y = rng.random((57, 3)), rng.random((57, n_outputs))
+    weights = rng.random(57) * 3.0
+    weights /= weights.mean()
+    return net, x, y, weights
+
+
+def test_weighted_gradient_matches_finite_differences():
+    net, x, y, weights = _weighted_problem(2)
+    source = ArraySource(net.sizes, x, y, weights=weights)
+    parameters = source.flatten(net)
+    residual = np.asarray(net.predict(x)) - y
+    loss, gradient = source.loss_and_gradient(parameters)
+    assert np.isclose(loss, np.sum(weights[:, None] * residual**2) / y.size)
+    step = 1e-6
+    numeric = np.empty_like(parameters)
+    for i in range(parameters.size):
+        up, down = parameters.copy(), parameters.copy()
+        up[i] += step
+        down[i] -= step
+        numeric[i] = (source.loss(up) - source.loss(down)) / (2 * step)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_weighted_gauss_newton_is_jt_w_j():
+    net, x, y, weights = _weighted_problem(2)
+    source = ArraySource(net.sizes, x, y, weights=weights)
+    parameters = source.flatten(net)
+    loss, jtj, jtr = source.gauss_newton(parameters)
+    # the Jacobian of the residuals by central differences, one row per (sample, output)
+    step = 1e-6
+    columns = []
+    for i in range(parameters.size):
+        up, down = parameters.copy(), parameters.copy()
+        up[i] += step
+        down[i] -= step
+        source.workspace.parameters[...] = up
+        high = source.workspace.predict(x)
+        source.workspace.parameters[...] = down
+        low = source.workspace.predict(x)
+        columns.append(((high - low) / (2 * step)).reshape(-1))
+    jacobian = np.stack(columns, axis=1)
+    source.workspace.parameters[...] = parameters
+    residual = (source.workspace.predict(x) - y).reshape(-1)
+    w = np.repeat(weights, 2)
+    factor = 1.0 / y.size
+    np.testing.assert_allclose(jtj, factor * jacobian.T @ (w[:, None] * jacobian), rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(jtr, factor * jacobian.T @ (w * residual), rtol=1e-5, atol=1e-10)
+    assert np.isclose(loss, factor * np.sum(w * residual**2))
+
+
+def test_weighted_minibatches_and_validation_loss():
+    net, x, y, weights = _weighted_problem()
+    source = ArraySource(net.sizes, x[:40], y[:40], x[40:], y[40:], weights=weights[:40], val_weights=weights[40:])
+    parameters = source.flatten(net)
+    residual = np.asarray(net.predict(x[40:])) - y[40:]
+    expected = np.sum(weights[40:, None] * residual**2) / weights[40:].sum()
+    assert np.isclose(source.validation_loss(parameters), expected)
+    # one batch holding every sample makes the same step as the full-batch gradient
+    full = parameters.copy()
+    _, gradient = source.loss_and_gradient(full)
+    mean_loss = source.minibatch_epoch(parameters, SGD(0.1), 40, np.random.default_rng(0), 0)
+    np.testing.assert_allclose(parameters, full - 0.1 * gradient, rtol=1e-10, atol=1e-12)
+    assert np.isclose(mean_loss, source.loss(full))

@@ -83,3 +83,27 @@ def test_modes_agree_on_several_chunks(data, monkeypatch):
     lazy = data.chunk({"time": 8, "lat": 3})  # 6 blocks of 180 to 192 samples: 3 shards
     for mode in ("memory", "stream", "batch"):
         _assert_same_fit(_fit(lazy, "lm", 0.2, mode), reference, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", EPOCHS)
+def test_every_mode_trains_the_same_weighted_network(data, on_cluster, optimizer):
+    weights = data["landcover"].fillna(0.0) + 0.1  # static (lat, lon) weights, far from uniform
+    reference = _fit(data, optimizer, 0.2, "memory", weights=weights)
+    assert reference.hyperparameters["weights"] == "DataArray 'landcover'"
+    unweighted = _fit(data, optimizer, 0.2, "memory")
+    assert not np.allclose(_weights(reference), _weights(unweighted))
+    one_chunk = data.chunk(-1)
+    fits = {mode: _fit(one_chunk, optimizer, 0.2, mode, weights=weights) for mode in ("memory", "stream", "batch")}
+    with on_cluster():
+        fits["batch"] = _fit(one_chunk, optimizer, 0.2, "batch", weights=weights.chunk())
+    for model in fits.values():
+        _assert_same_fit(model, reference, rtol=1e-10)
+
+
+def test_weighted_modes_agree_on_several_chunks(data, monkeypatch):
+    monkeypatch.setattr(batch, "SHARD_SAMPLES", 300)
+    weights = data["landcover"].fillna(0.0) + 0.1
+    reference = _fit(data, "lm", 0.2, "memory", weights=weights)
+    lazy = data.chunk({"time": 8, "lat": 3})
+    for mode in ("memory", "stream", "batch"):
+        _assert_same_fit(_fit(lazy, "lm", 0.2, mode, weights=weights), reference, rtol=1e-6, atol=1e-9)

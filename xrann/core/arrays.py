@@ -17,7 +17,7 @@ from .network import SigmoidNetwork, loss_scale
 from .optimizers import Optimizer
 from .workspace import GradientWorkspace, augment_inputs
 
-__all__ = ["ArraySource", "loss_factor", "minibatch_pass", "random_split"]
+__all__ = ["ArraySource", "loss_factor", "minibatch_pass", "random_split", "validation_mse"]
 
 
 def loss_factor(n_samples: int, n_outputs: int, loss: str) -> float:
@@ -88,6 +88,7 @@ def minibatch_pass(
     batch_size: int,
     rng: np.random.Generator,
     loss: str,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Shuffled mini-batch updates of ``workspace.parameters`` over augmented ``inputs``; returns ``sum(batch_loss * batch_length)``.
 
@@ -105,6 +106,9 @@ def minibatch_pass(
     rng : numpy.random.Generator
         Draws the order of the samples.
     loss : {"mse", "sse"}
+    weights : numpy.ndarray, optional
+        Sample weights ``(n,)`` (normalised to mean 1 over the training samples): each batch's loss is
+        ``sum(weight * residual ** 2)`` over its terms, divided by their count for MSE.
 
     Returns
     -------
@@ -129,6 +133,8 @@ def minibatch_pass(
     order = rng.permutation(n_samples)
     batch_inputs = np.empty((batch_size, inputs.shape[1]), dtype=inputs.dtype)
     batch_targets = np.empty((batch_size, n_outputs), dtype=targets.dtype)
+    batch_weights = None if weights is None else np.empty(batch_size, dtype=weights.dtype)
+    w = None
     parameters, gradients = [workspace.parameters], [workspace.gradient]
     full_scale = loss_scale(batch_size, n_outputs, loss)
     per_term = 1.0 / (batch_size * n_outputs) if loss == "mse" else 1.0
@@ -144,7 +150,10 @@ def minibatch_pass(
             to_loss = 1.0 / (length * n_outputs) if loss == "mse" else 1.0
         np.take(inputs, index, axis=0, out=x)
         np.take(targets, index, axis=0, out=y)
-        batch_loss = workspace.batch_gradient(x, y, scale) * to_loss
+        if batch_weights is not None:
+            w = batch_weights[:length]
+            np.take(weights, index, out=w)
+        batch_loss = workspace.batch_gradient(x, y, scale, w) * to_loss
         if not math.isfinite(batch_loss):
             return batch_loss
         optimizer.update(parameters, gradients, loss=batch_loss)
@@ -171,6 +180,11 @@ class ArraySource:
     augmented : bool, default False
         Whether the inputs already carry the bias column (as `xrann.data`
         writes them), so that no copy is made.
+    weights, val_weights : numpy.ndarray, optional
+        Sample weights ``(n,)`` of the training (validation) samples, non-negative: the loss becomes
+        ``c * sum(weight * residual ** 2)``. Training weights are expected normalised to mean 1 (so
+        the loss keeps the scale of an MSE); the validation loss is the weighted mean
+        ``sum(w r**2) / (sum(w) * n_outputs)``. ``None`` weighs every sample 1.
 
     Examples
     --------
@@ -195,6 +209,8 @@ class ArraySource:
         dtype: np.dtype | str = "float64",
         loss: str = "mse",
         augmented: bool = False,
+        weights: np.ndarray | None = None,
+        val_weights: np.ndarray | None = None,
     ) -> None:
         self.sizes, self.bias, self.dtype, self.loss_name = tuple(sizes), bool(bias), np.dtype(dtype), loss
         self.inputs = self._prepared(inputs, augmented)
@@ -206,6 +222,10 @@ class ArraySource:
         else:
             self.val_inputs = self.val_targets = None
         self.n_validation = 0 if self.val_targets is None else int(self.val_targets.shape[0])
+        self.weights = None if weights is None else np.ascontiguousarray(weights, dtype=self.dtype).reshape(-1)
+        self.val_weights = None
+        if val_weights is not None and self.val_targets is not None:
+            self.val_weights = np.ascontiguousarray(val_weights, dtype=self.dtype).reshape(-1)
         self.factor = loss_factor(self.n_train, self.sizes[-1], loss)
         self.workspace = GradientWorkspace(self.sizes, bias=self.bias, dtype=self.dtype)
         self._minibatch_workspace: GradientWorkspace | None = None
@@ -226,12 +246,12 @@ class ArraySource:
 
     def loss(self, parameters: np.ndarray) -> float:
         """Training loss at ``parameters`` (forward passes only)."""
-        return self._at(parameters).sum_squared_error(self.inputs, self.targets) * self.factor
+        return self._at(parameters).sum_squared_error(self.inputs, self.targets, self.weights) * self.factor
 
     def loss_and_gradient(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
         """Training loss and its gradient at ``parameters``."""
         workspace = self._at(parameters)
-        sse = workspace.accumulate(self.inputs, self.targets, 2.0 * self.factor)
+        sse = workspace.accumulate(self.inputs, self.targets, 2.0 * self.factor, weights=self.weights)
         return sse * self.factor, workspace.gradient.copy()
 
     def gauss_newton(self, parameters: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -239,7 +259,7 @@ class ArraySource:
         workspace = self._at(parameters)
         n_parameters = parameters.size
         jtj, jtr = np.zeros((n_parameters, n_parameters)), np.zeros(n_parameters)
-        sse = workspace.gauss_newton(self.inputs, self.targets, self.factor, jtj, jtr)
+        sse = workspace.gauss_newton(self.inputs, self.targets, self.factor, jtj, jtr, self.weights)
         return sse * self.factor, jtj, jtr
 
     def minibatch_epoch(
@@ -254,13 +274,44 @@ class ArraySource:
             )
         workspace.parameters[...] = parameters
         total = minibatch_pass(
-            workspace, optimizer, self.inputs, self.targets, batch_size=batch_size, rng=rng, loss=self.loss_name
+            workspace, optimizer, self.inputs, self.targets, batch_size=batch_size, rng=rng, loss=self.loss_name,
+            weights=self.weights,
         )
         parameters[...] = workspace.parameters
         return total / self.n_train
 
     def validation_loss(self, parameters: np.ndarray) -> float:
-        """MSE of the scaled target over the validation samples."""
+        """(Weighted) MSE of the scaled target over the validation samples."""
         if self.val_targets is None:
             return float("nan")
-        return self._at(parameters).sum_squared_error(self.val_inputs, self.val_targets) / self.val_targets.size
+        return validation_mse(self._at(parameters), self.val_inputs, self.val_targets, self.val_weights)
+
+
+def validation_mse(workspace: GradientWorkspace, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None) -> float:
+    """Mean squared error of augmented ``inputs`` against ``targets`` at the workspace's parameters, weighted when ``weights`` are given.
+
+    Parameters
+    ----------
+    workspace : GradientWorkspace
+    inputs : numpy.ndarray
+        Augmented scaled drivers ``(n, n_inputs + bias)``.
+    targets : numpy.ndarray
+        Scaled targets ``(n, n_outputs)``.
+    weights : numpy.ndarray or None
+        Sample weights ``(n,)``: the result is ``sum(w * r ** 2) / (sum(w) * n_outputs)``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> workspace = GradientWorkspace((1, 1))
+    >>> x, y = augment_inputs(np.zeros((2, 1))), np.array([[0.5], [1.5]])  # the output is 0.5
+    >>> validation_mse(workspace, x, y, None), validation_mse(workspace, x, y, np.array([3.0, 1.0]))
+    (0.5, 0.25)
+    """
+    sse = workspace.sum_squared_error(inputs, targets, weights)
+    if weights is None:
+        return sse / targets.size
+    return sse / (float(np.sum(weights, dtype=np.float64)) * targets.shape[1])

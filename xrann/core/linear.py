@@ -36,13 +36,15 @@ class LinearMap:
     intercept: np.ndarray
 
     @classmethod
-    def fit(cls, inputs: np.ndarray, targets: np.ndarray) -> "LinearMap":
-        """Ordinary least squares of ``targets`` ``(n, 1)`` on ``inputs`` ``(n, n_drivers)``.
+    def fit(cls, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> "LinearMap":
+        """Ordinary (or, with ``weights``, weighted) least squares of ``targets`` ``(n, 1)`` on ``inputs`` ``(n, n_drivers)``.
 
         Parameters
         ----------
         inputs : numpy.ndarray
         targets : numpy.ndarray
+        weights : numpy.ndarray, optional
+            Non-negative sample weights ``(n,)``: minimises ``sum(weights * residual ** 2)``.
 
         Returns
         -------
@@ -50,7 +52,11 @@ class LinearMap:
         """
         inputs = np.asarray(inputs, dtype=np.float64)
         design = np.hstack([inputs, np.ones((inputs.shape[0], 1))])
-        solution, *_ = np.linalg.lstsq(design, np.asarray(targets, dtype=np.float64), rcond=None)
+        targets = np.asarray(targets, dtype=np.float64)
+        if weights is not None:  # rows times sqrt(w): the weighted problem as an ordinary one
+            root = np.sqrt(np.asarray(weights, dtype=np.float64)).reshape(-1, 1)
+            design, targets = design * root, targets * root
+        solution, *_ = np.linalg.lstsq(design, targets, rcond=None)
         return cls(solution[:-1], solution[-1])
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

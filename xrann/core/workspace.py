@@ -205,8 +205,8 @@ class GradientWorkspace:
                 previous = activations[index]
         return output
 
-    def batch_gradient(self, inputs: np.ndarray, targets: np.ndarray, scale: float) -> float:
-        """Sum of squared errors of one batch; its loss gradient is written to `gradient`.
+    def batch_gradient(self, inputs: np.ndarray, targets: np.ndarray, scale: float, weights: np.ndarray | None = None) -> float:
+        """Sum of squared errors of one batch (weighted by ``weights``); its loss gradient is written to `gradient`.
 
         Parameters
         ----------
@@ -216,11 +216,13 @@ class GradientWorkspace:
             ``(m, n_outputs)``.
         scale : float
             Gradient factor from `loss_scale` (``2 / n_terms`` for MSE).
+        weights : numpy.ndarray, optional
+            Sample weights ``(m,)`` of the workspace dtype: the loss is ``sum(weights * residual ** 2)``.
 
         Returns
         -------
         float
-            Sum of squared residuals over the batch.
+            Sum of (weighted) squared residuals over the batch.
         """
         n_rows = inputs.shape[0]
         output = self._forward(inputs, n_rows)
@@ -232,11 +234,13 @@ class GradientWorkspace:
             self._scale_value = scale
         delta, factor = deltas[-1], scratch[-1]
         subtract(output, targets.T, delta)
-        sse = float(np.vdot(delta, delta))
-        # delta = scale * residual * output * (1 - output)
+        sse = _squared_sum(delta, weights)
+        # delta = scale * weight * residual * output * (1 - output)
         subtract(one, output, factor)
         multiply(factor, output, factor)
         multiply(factor, self._scale, factor)
+        if weights is not None:
+            multiply(factor, weights, factor)
         multiply(delta, factor, delta)
         for index in range(len(self._layers) - 1, -1, -1):
             below = inputs.T if index == 0 else activations[index - 1]
@@ -251,7 +255,9 @@ class GradientWorkspace:
                 delta = delta_below
         return sse
 
-    def accumulate(self, inputs: np.ndarray, targets: np.ndarray, scale: float, out: np.ndarray | None = None) -> float:
+    def accumulate(
+        self, inputs: np.ndarray, targets: np.ndarray, scale: float, out: np.ndarray | None = None, weights: np.ndarray | None = None
+    ) -> float:
         """Gradient summed over any number of samples, processed in blocks of `block_size` rows.
 
         Parameters
@@ -266,11 +272,13 @@ class GradientWorkspace:
         out : numpy.ndarray, optional
             Flat vector the gradient is added to; by default `gradient` is
             overwritten with it.
+        weights : numpy.ndarray, optional
+            Sample weights ``(n,)``; the loss becomes ``sum(weights * residual ** 2)``.
 
         Returns
         -------
         float
-            Sum of squared residuals over the ``n`` samples.
+            Sum of (weighted) squared residuals over the ``n`` samples.
         """
         total = self._accumulated if out is None else out
         if out is None:
@@ -278,7 +286,7 @@ class GradientWorkspace:
         sse = 0.0
         for start in range(0, inputs.shape[0], self.block_size):
             stop = start + self.block_size
-            sse += self.batch_gradient(inputs[start:stop], targets[start:stop], scale)
+            sse += self.batch_gradient(inputs[start:stop], targets[start:stop], scale, None if weights is None else weights[start:stop])
             np.add(total, self.gradient, out=total)
         if out is None:
             self.gradient[...] = total
@@ -291,6 +299,7 @@ class GradientWorkspace:
         scale: float,
         jtj_out: np.ndarray,
         jtr_out: np.ndarray,
+        weights: np.ndarray | None = None,
     ) -> float:
         """Add the Gauss-Newton terms ``scale * J.T @ J`` and ``scale * J.T @ r`` of any number of samples.
 
@@ -317,11 +326,15 @@ class GradientWorkspace:
             ``(p, p)`` float64 matrix the term ``scale * J.T @ J`` is added to.
         jtr_out : numpy.ndarray
             ``(p,)`` float64 vector the term ``scale * J.T @ r`` is added to.
+        weights : numpy.ndarray, optional
+            Sample weights ``(n,)``, non-negative: the terms become ``scale * J.T @ W @ J`` and
+            ``scale * J.T @ W @ r`` (``W`` diagonal), by scaling each sample's rows of ``J`` and ``r``
+            by the square root of its weight.
 
         Returns
         -------
         float
-            Sum of squared residuals over the ``n`` samples.
+            Sum of (weighted) squared residuals over the ``n`` samples.
 
         Raises
         ------
@@ -351,11 +364,12 @@ class GradientWorkspace:
         buffers = self._gauss_newton_buffers()
         chunk = buffers["rows"]
         # float64 copies of the weights (without bias rows), to push the output derivatives back
-        weights = [w.astype(np.float64) for w in self._weights]
+        layer_weights = [w.astype(np.float64) for w in self._weights]
         sse = 0.0
         for start in range(0, inputs.shape[0], chunk):
             rows = inputs[start : start + chunk]
-            sse += self._gauss_newton_chunk(rows, targets[start : start + chunk], scale, jtj_out, jtr_out, weights, buffers)
+            root = None if weights is None else np.sqrt(np.asarray(weights[start : start + chunk], dtype=np.float64))
+            sse += self._gauss_newton_chunk(rows, targets[start : start + chunk], scale, jtj_out, jtr_out, layer_weights, buffers, root)
         return sse
 
     def _gauss_newton_buffers(self) -> dict:
@@ -375,7 +389,7 @@ class GradientWorkspace:
             }
         return self._gn_buffers
 
-    def _gauss_newton_chunk(self, inputs, targets, scale, jtj_out, jtr_out, weights, buffers) -> float:
+    def _gauss_newton_chunk(self, inputs, targets, scale, jtj_out, jtr_out, weights, buffers, root_weights=None) -> float:
         n_rows, n_outputs = inputs.shape[0], self.sizes[-1]
         n_parameters = self.parameters.size
         output = self._forward(inputs, n_rows)  # (n_outputs, n_rows)
@@ -384,11 +398,14 @@ class GradientWorkspace:
         jacobian = buffers["jacobian"].reshape(-1)[: n_parameters * n_outputs * n_rows].reshape(n_parameters, n_outputs, n_rows)
         residual = buffers["residual"].reshape(-1)[: n_outputs * n_rows].reshape(n_outputs, n_rows)
         np.subtract(output, targets.T, out=residual)
-        sse = float(np.vdot(residual, residual))
         # the output layer: output k depends only on its own node; sigmoid' = a (1 - a)
         slope = buffers["slopes"][-1].reshape(-1)[: n_outputs * n_rows].reshape(n_outputs, n_rows)
         np.subtract(1.0, output, out=slope)
         np.multiply(slope, output, out=slope)
+        if root_weights is not None:  # rows of r and J times sqrt(w): J.T W J and J.T W r
+            np.multiply(residual, root_weights, out=residual)
+            np.multiply(slope, root_weights, out=slope)
+        sse = float(np.vdot(residual, residual))
         derivative = buffers["derivatives"][-1].reshape(-1)[: n_outputs * n_outputs * n_rows].reshape(n_outputs, n_outputs, n_rows)
         derivative[...] = 0.0
         for k in range(n_outputs):
@@ -434,16 +451,23 @@ class GradientWorkspace:
             result[start : start + rows.shape[0]] = self._forward(augmented, rows.shape[0]).T
         return result
 
-    def sum_squared_error(self, inputs: np.ndarray, targets: np.ndarray) -> float:
-        """Sum of squared residuals over augmented ``inputs``, forward passes only, in blocks."""
+    def sum_squared_error(self, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """Sum of (``weights``-weighted) squared residuals over augmented ``inputs``, forward passes only, in blocks."""
         sse = 0.0
         for start in range(0, inputs.shape[0], self.block_size):
             block = inputs[start : start + self.block_size]
             output = self._forward(block, block.shape[0])
             residual = self._views(block.shape[0])[3][-1]
             np.subtract(output, targets[start : start + self.block_size].T, out=residual)
-            sse += float(np.vdot(residual, residual))
+            sse += _squared_sum(residual, None if weights is None else weights[start : start + self.block_size])
         return sse
+
+
+def _squared_sum(residual: np.ndarray, weights: np.ndarray | None) -> float:
+    """``sum(residual ** 2)`` of a features-first ``(n_outputs, m)`` block, each sample's terms times its weight."""
+    if weights is None:
+        return float(np.vdot(residual, residual))
+    return float(np.dot(np.einsum("km,km->m", residual, residual), weights))
 
 
 def blocked_loss_and_gradients(

@@ -170,11 +170,13 @@ class BlockGrid:
         Chunk sizes along each sample dim.
     arrays : list of dask.array.Array
         Target first, then the drivers, then (if any) the validation holdout
-        mask, each broadcast to ``shape`` with ``chunks``.
+        mask, then (if any) the sample weights, each broadcast to ``shape`` with ``chunks``.
     n_drivers : int
     has_holdout : bool
     itemsizes : tuple of int
         Bytes per value of the target and each driver.
+    has_weights : bool, default False
+        Whether the last array holds sample weights.
 
     Examples
     --------
@@ -191,6 +193,7 @@ class BlockGrid:
     n_drivers: int
     has_holdout: bool
     itemsizes: tuple[int, ...]
+    has_weights: bool = False
 
     @property
     def numblocks(self) -> tuple[int, ...]:
@@ -233,6 +236,7 @@ def numpy_grid(
     drivers: Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     holdout: xr.DataArray | None = None,
+    weights: xr.DataArray | None = None,
 ) -> BlockGrid:
     """The one-block grid of numpy-backed variables: each a (broadcast, never copied) numpy view on ``sample_dims``.
 
@@ -249,6 +253,8 @@ def numpy_grid(
     sample_dims : sequence of hashable
     holdout : xarray.DataArray, optional
         Boolean on (a subset of) ``sample_dims``.
+    weights : xarray.DataArray, optional
+        Sample weights on (a subset of) ``sample_dims``, broadcast (never copied) like the drivers.
 
     Returns
     -------
@@ -267,6 +273,8 @@ def numpy_grid(
     variables = [ds[target]] + [ds[name] for name in drivers]
     if holdout is not None:
         variables.append(holdout.astype(bool))
+    if weights is not None:
+        variables.append(weights)
     arrays = []
     for variable in variables:
         own = [dim for dim in sample_dims if dim in variable.dims]
@@ -281,6 +289,7 @@ def numpy_grid(
         n_drivers=len(drivers),
         has_holdout=holdout is not None,
         itemsizes=tuple(ds[name].dtype.itemsize for name in [target, *drivers]),
+        has_weights=weights is not None,
     )
 
 
@@ -290,6 +299,7 @@ def block_grid(
     drivers: Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     holdout: xr.DataArray | None = None,
+    weights: xr.DataArray | None = None,
 ) -> BlockGrid:
     """Align the target, the drivers and a holdout mask onto the target's chunk grid (lazy).
 
@@ -304,6 +314,8 @@ def block_grid(
     sample_dims : sequence of hashable
     holdout : xarray.DataArray, optional
         Boolean on (a subset of) ``sample_dims``, ``True`` for validation samples.
+    weights : xarray.DataArray, optional
+        Sample weights on (a subset of) ``sample_dims``.
 
     Returns
     -------
@@ -324,6 +336,8 @@ def block_grid(
     if holdout is not None:
         mask = holdout if _is_lazy(holdout) else _essential_mask(holdout)
         arrays.append(_aligned(mask.astype(bool), sample_dims, chunks, shape))
+    if weights is not None:
+        arrays.append(_aligned(weights, sample_dims, chunks, shape))
     return BlockGrid(
         sample_dims=sample_dims,
         shape=shape,
@@ -332,6 +346,7 @@ def block_grid(
         n_drivers=len(drivers),
         has_holdout=holdout is not None,
         itemsizes=tuple(variable.dtype.itemsize for variable in variables),
+        has_weights=weights is not None,
     )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "block_samples",
     "draw_valid_samples",
     "concatenate_blocks",
+    "N_WEIGHT_STATISTICS",
 ]
 
 
@@ -107,10 +108,13 @@ class SplitRule:
     seed: int
 
 
-def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule):
+def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False):
     """Flat masks of a block: valid samples, and validation among the grid points (or None)."""
     shape = arrays[0].shape
     valid = _valid_points(arrays[: 1 + n_drivers])
+    if has_weights:  # a weight of zero (or, for a dropped sample, NaN) leaves the sample out
+        weights = np.asarray(arrays[-1]).reshape(-1)
+        valid &= weights > 0
     if has_holdout:
         held_out = np.asarray(arrays[1 + n_drivers], dtype=bool).reshape(-1)
     elif rule.fraction is not None:
@@ -120,7 +124,13 @@ def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitR
     return valid, held_out
 
 
-def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule) -> np.ndarray:
+#: statistics of the sample weights a block adds after the extremes (see `block_statistics`)
+N_WEIGHT_STATISTICS = 5
+
+
+def block_statistics(
+    *arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False
+) -> np.ndarray:
     """``[grid points, valid, training, validation, minima..., maxima...]`` of one block (minima over training samples).
 
     The statistics pass of a fit runs this on every block; the counts add up
@@ -130,13 +140,17 @@ def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: S
     ----------
     *arrays : numpy.ndarray
         The block of the target, of each driver, then (with ``has_holdout``)
-        of the boolean holdout mask, all of the block's shape.
+        of the boolean holdout mask, then (with ``has_weights``) of the sample
+        weights, all of the block's shape.
     n_drivers : int
     has_holdout : bool
-        Whether the last array is a holdout mask (``True`` for validation).
+        Whether the array after the drivers is a holdout mask (``True`` for validation).
     starts : tuple of int
         Position of the block's first grid point along each dim.
     rule : SplitRule
+    has_weights : bool, default False
+        Whether the last array holds sample weights. A grid point whose weight is 0 is not a
+        sample (it counts as dropped).
 
     Returns
     -------
@@ -144,7 +158,11 @@ def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: S
         ``(4 + 2 * (1 + n_drivers),)`` float64: the number of grid points,
         valid, training and validation samples, then the minima and the
         maxima of the target and each driver over the training samples
-        (``inf`` and ``-inf`` without training samples).
+        (``inf`` and ``-inf`` without training samples). With ``has_weights``,
+        `N_WEIGHT_STATISTICS` more: the sum of the training and of the
+        validation weights, the number of grid points where the target is
+        finite and the weight is negative or NaN (an error of the fit), and
+        the smallest and largest training weight.
 
     Examples
     --------
@@ -153,10 +171,10 @@ def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: S
     >>> block_statistics(target, driver, n_drivers=1, has_holdout=False, starts=(0, 0), rule=rule).tolist()
     [4.0, 3.0, 3.0, 0.0, 1.0, 0.0, 4.0, 3.0]
     """
-    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights)
     training = valid if held_out is None else valid & ~held_out
     n_variables = 1 + n_drivers
-    result = np.empty(4 + 2 * n_variables)
+    result = np.empty(4 + 2 * n_variables + (N_WEIGHT_STATISTICS if has_weights else 0))
     result[0] = valid.size
     result[1] = np.count_nonzero(valid)
     result[2] = np.count_nonzero(training)
@@ -171,6 +189,18 @@ def block_statistics(*arrays, n_drivers: int, has_holdout: bool, starts, rule: S
             result[4 + n_variables + column] = picked.max()
         else:
             result[4 + column], result[4 + n_variables + column] = np.inf, -np.inf
+    if has_weights:
+        weights = np.asarray(arrays[-1], dtype=np.float64).reshape(-1)
+        flat_training = training.reshape(-1)
+        picked = weights[flat_training]
+        bad = np.isfinite(np.asarray(arrays[0], dtype=np.float64).reshape(-1)) & ~(weights >= 0)
+        result[4 + 2 * n_variables :] = (
+            picked.sum(),
+            weights[valid & ~flat_training].sum(),
+            np.count_nonzero(bad),
+            picked.min() if has_training else np.inf,
+            picked.max() if has_training else -np.inf,
+        )
     release_freed_memory()  # of the blocks done before this one
     return result
 
@@ -187,6 +217,9 @@ class BlockSamples:
         Scaled targets ``(n, 1)``.
     val_inputs, val_targets : numpy.ndarray
         The same for the block's validation samples (possibly none).
+    weights, val_weights : numpy.ndarray or None
+        Normalised sample weights ``(n,)`` of the training and validation samples, in the training
+        dtype; ``None`` when the fit is unweighted.
 
     Examples
     --------
@@ -199,11 +232,18 @@ class BlockSamples:
     targets: np.ndarray
     val_inputs: np.ndarray
     val_targets: np.ndarray
+    weights: np.ndarray | None = None
+    val_weights: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the four arrays."""
-        return sum(a.nbytes for a in (self.inputs, self.targets, self.val_inputs, self.val_targets))
+        """Memory held by the arrays."""
+        arrays = (self.inputs, self.targets, self.val_inputs, self.val_targets, self.weights, self.val_weights)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def training_only(self) -> BlockSamples:
+        """The same block without its validation samples (views, no copy)."""
+        return BlockSamples(self.inputs, self.targets, self.inputs[:0], self.targets[:0], self.weights, None)
 
 
 def _scaled_rows(columns, rows: np.ndarray, scaler: MinMaxScaler, dtype, bias: bool) -> np.ndarray:
@@ -240,6 +280,8 @@ def block_samples(
     dtype: str,
     bias: bool,
     keep_validation: float,
+    has_weights: bool = False,
+    weight_scale: float | None = None,
 ) -> BlockSamples:
     """The scaled training and (a ``keep_validation`` share of the) validation samples of one block.
 
@@ -247,10 +289,11 @@ def block_samples(
     ----------
     *arrays : numpy.ndarray
         The block of the target, of each driver, then (with ``has_holdout``)
-        of the boolean holdout mask, all of the block's shape.
+        of the boolean holdout mask, then (with ``has_weights``) of the
+        sample weights, all of the block's shape.
     n_drivers : int
     has_holdout : bool
-        Whether the last array is a holdout mask (``True`` for validation).
+        Whether the array after the drivers is a holdout mask (``True`` for validation).
     starts : tuple of int
         Position of the block's first grid point along each dim.
     rule : SplitRule
@@ -263,6 +306,11 @@ def block_samples(
     keep_validation : float
         Share of the validation samples kept (by a seeded hash per grid
         point); 1 keeps all, 0 none.
+    has_weights : bool, default False
+        Whether the last array holds sample weights (points of weight 0 are not samples).
+    weight_scale : float, optional
+        With ``has_weights``, the weights are multiplied by it (``1 / mean`` of the training
+        weights normalises them) and returned; ``None`` leaves the samples unweighted.
 
     Returns
     -------
@@ -280,7 +328,7 @@ def block_samples(
     >>> samples.inputs.round(3).tolist(), samples.targets.round(3).tolist(), samples.val_targets.shape
     ([[0.0, 1.0], [0.667, 1.0], [1.0, 1.0]], [[0.1], [0.633], [0.9]], (0, 1))
     """
-    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule)
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights)
     drivers = arrays[1 : 1 + n_drivers]
     if held_out is None:
         training, validation = valid, np.zeros_like(valid)
@@ -295,6 +343,10 @@ def block_samples(
     for rows in (training, validation):
         pieces.append(_scaled_rows(drivers, rows, driver_scaler, dtype, bias))
         pieces.append(_scaled_rows([arrays[0]], rows, target_scaler, dtype, False))
+    if has_weights and weight_scale is not None:
+        weights = np.asarray(arrays[-1]).reshape(-1)
+        for rows in (training, validation):
+            pieces.append((weights[rows] * weight_scale).astype(dtype))
     return BlockSamples(*pieces)
 
 
@@ -319,7 +371,9 @@ def concatenate_blocks(*blocks: BlockSamples) -> BlockSamples:
     """
     if len(blocks) == 1:
         return blocks[0]
-    return BlockSamples(*(np.concatenate(arrays) for arrays in zip(*(vars(block).values() for block in blocks))))
+    return BlockSamples(
+        *(None if arrays[0] is None else np.concatenate(arrays) for arrays in zip(*(vars(block).values() for block in blocks)))
+    )
 
 
 def draw_valid_samples(

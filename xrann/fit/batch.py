@@ -57,7 +57,9 @@ def _shard_terms(kind: str, parameters: np.ndarray, sizes: tuple[int, ...], bias
     """The partial sums ``kind`` asks for, of each shard, at ``parameters`` (runs where the shards live).
 
     ``"loss"``: ``(sse,)``; ``"gradient"``: ``(sse, gradient)``; ``"gauss_newton"``:
-    ``(sse, c JᵀJ, c Jᵀr)``; ``"validation"``: ``(validation sse,)``.
+    ``(sse, c JᵀJ, c Jᵀr)``; ``"validation"``: ``(validation sse, validation weight)``, the weight
+    being the sum of the sample weights (the number of samples terms when unweighted). Every sum of
+    squares is weighted by the shard's sample weights, if any.
     """
     workspace = _workspace(sizes, bias, str(parameters.dtype))
     workspace.parameters[...] = parameters
@@ -66,17 +68,22 @@ def _shard_terms(kind: str, parameters: np.ndarray, sizes: tuple[int, ...], bias
     for shard in shards:
         has_training = len(shard.targets) > 0
         if kind == "loss":
-            parts.append((workspace.sum_squared_error(shard.inputs, shard.targets) if has_training else 0.0,))
+            parts.append((workspace.sum_squared_error(shard.inputs, shard.targets, shard.weights) if has_training else 0.0,))
         elif kind == "gradient":
             gradient = np.zeros_like(parameters)
-            sse = workspace.accumulate(shard.inputs, shard.targets, 2.0 * factor, out=gradient) if has_training else 0.0
+            sse = workspace.accumulate(shard.inputs, shard.targets, 2.0 * factor, out=gradient, weights=shard.weights) if has_training else 0.0
             parts.append((sse, gradient))
         elif kind == "gauss_newton":
             jtj, jtr = np.zeros((n_parameters, n_parameters)), np.zeros(n_parameters)
-            sse = workspace.gauss_newton(shard.inputs, shard.targets, factor, jtj, jtr) if has_training else 0.0
+            sse = workspace.gauss_newton(shard.inputs, shard.targets, factor, jtj, jtr, shard.weights) if has_training else 0.0
             parts.append((sse, jtj, jtr))
         else:
-            parts.append((workspace.sum_squared_error(shard.val_inputs, shard.val_targets) if len(shard.val_targets) else 0.0,))
+            has_validation = len(shard.val_targets) > 0
+            sse = workspace.sum_squared_error(shard.val_inputs, shard.val_targets, shard.val_weights) if has_validation else 0.0
+            if shard.val_weights is None:
+                parts.append((sse, float(shard.val_targets.size)))
+            else:
+                parts.append((sse, float(np.sum(shard.val_weights, dtype=np.float64)) * sizes[-1]))
     return parts
 
 
@@ -162,6 +169,7 @@ class ShardSource:
         self.sizes, self.bias, self.dtype = tuple(sizes), bool(bias), np.dtype(dtype)
         self.n_train, self.n_validation = plan.n_train, plan.n_validation
         self.factor = loss_factor(self.n_train, self.sizes[-1], loss)
+        self.weighted = plan.weight_scale is not None
         statistics = plan.statistics
         samples = statistics[:, 2] + statistics[:, 3]
         grouping = _shards(samples, SHARD_SAMPLES)
@@ -237,8 +245,11 @@ class ShardSource:
         )
 
     def validation_loss(self, parameters: np.ndarray) -> float:
-        """MSE of the scaled target over every validation sample, on the workers."""
-        return self._evaluate("validation", parameters)[0] / (self.n_validation * self.sizes[-1])
+        """(Weighted) MSE of the scaled target over every validation sample, on the workers."""
+        sse, weight = self._evaluate("validation", parameters)
+        if self.weighted:
+            return sse / weight
+        return sse / (self.n_validation * self.sizes[-1])
 
     def close(self) -> None:
         """Release the persisted shards."""

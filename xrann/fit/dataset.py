@@ -26,6 +26,7 @@ from .envelope import fit_envelope
 from .history import history_to_dataset
 from .memory import fit_in_memory
 from .plan import SamplePlan, plan_samples
+from .weights import NORMALISATION, describe_weights, resolve_weights
 from .settings import (
     AUTO_VALIDATION_FRACTION,
     AUTO_VALIDATION_MIN_SAMPLES,
@@ -81,6 +82,7 @@ def fit_dataset(
     progress: bool | None = None,
     members: int | None = None,
     ensemble: str = "bootstrap",
+    weights: Any = None,
     **settings: Any,
 ) -> Model:
     """Train a model that predicts ``target`` from ``drivers`` on every valid grid point of ``ds``.
@@ -120,6 +122,13 @@ def fit_dataset(
     ensemble : {"bootstrap", "folds"}, default "bootstrap"
         How members differ besides their seed: a bootstrap resample each, or
         one left-out fold each of ``members`` cross-validation folds.
+    weights : str, xarray.DataArray or None, optional
+        Sample weights of the loss (training and validation): a variable name (e.g. of
+        ``1 / se_nee**2``), a DataArray on (a subset of) the target's dims, or ``"cell_area"``
+        (the CF cell measure, a ``cell_area`` variable, or areas from regular latitude/longitude
+        bounds). Normalised to mean 1 over the training samples; a grid point of weight 0 is not a
+        sample. The model records how they were given (``hyperparameters["weights"]``), not the
+        values. See `xrann.fit.weights`.
     **settings
         See `FitSettings` (``hidden``, ``bias``, ``optimizer``,
         ``learning_rate``, ``optimizer_options``, ``epochs``, ``batch_size``,
@@ -137,7 +146,8 @@ def fit_dataset(
     ValueError
         Bad settings, a network too large for the optimiser, driver dims the
         target lacks, no valid samples, a validation split that leaves either
-        side empty.
+        side empty, weights with a dim the target lacks, or negative or NaN
+        where the target is valid.
     TypeError
         Non-numeric variables or unknown settings.
 
@@ -187,6 +197,7 @@ def fit_dataset(
 
     target_name, driver_names = select_variables(ds, target, drivers)
     sample_dims = tuple(ds[target_name].dims)
+    weight_array = resolve_weights(ds, weights, target_name)
     if fit_settings.method == "ann":
         # a network too large for the optimiser, or a learning_rate it cannot take, fails before data is read
         chosen = fit_settings.choose_optimizer(len(driver_names), 1)
@@ -201,7 +212,8 @@ def fit_dataset(
     elif isinstance(validation, (int, float)):
         fraction = float(validation)
     plan_options = dict(
-        holdout=holdout, validation=validation, seed=fit_settings.seed, target_range=fit_settings.target_range
+        holdout=holdout, validation=validation, seed=fit_settings.seed, target_range=fit_settings.target_range,
+        weights=weight_array, weights_name=describe_weights(weights),
     )
     plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=fraction, **plan_options)
     n_valid = plan.counts["grid_points"] - plan.counts["dropped"]
@@ -226,6 +238,8 @@ def fit_dataset(
     hyperparameters["resolved_validation_fraction"] = fraction
     if members is not None:
         hyperparameters.update(members=int(members), ensemble=ensemble)
+    if weights is not None:
+        hyperparameters.update(weights=describe_weights(weights), weights_normalisation=NORMALISATION)
     envelope = result.envelope
     if envelope is None:  # stream and batch modes: a bounded draw, block by block
         with single_blas_thread():

@@ -80,15 +80,22 @@ def fit_linear(plan: SamplePlan, settings: FitSettings) -> FitResult:
     ([[0.8]], 'least squares solution')
     """
     samples = extract_samples(plan, dtype=settings.dtype, bias=False)
-    core = LinearMap.fit(samples.inputs, samples.targets)
+    core = LinearMap.fit(samples.inputs, samples.targets, samples.weights)
     history = TrainingHistory(
-        loss=[float(np.mean((core.predict(samples.inputs) - samples.targets) ** 2))], best_epoch=0, converged=True,
+        loss=[_mean_squared_error(core, samples.inputs, samples.targets, samples.weights)], best_epoch=0, converged=True,
         stop_reason="least squares solution",
     )
     if len(samples.val_targets):
-        history.val_loss.append(float(np.mean((core.predict(samples.val_inputs) - samples.val_targets) ** 2)))
+        history.val_loss.append(_mean_squared_error(core, samples.val_inputs, samples.val_targets, samples.val_weights))
     envelope = envelope_of_samples(samples.inputs, seed=settings.seed)
     return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, envelope=envelope)
+
+
+def _mean_squared_error(core: LinearMap, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None) -> float:
+    squared = (core.predict(inputs) - targets) ** 2
+    if weights is None:
+        return float(np.mean(squared))
+    return float(np.sum(weights[:, None] * squared) / (np.sum(weights) * targets.shape[1]))
 
 
 def fit_in_memory(
@@ -142,6 +149,7 @@ def fit_in_memory(
     source = ArraySource(
         sizes, samples.inputs, samples.targets, samples.val_inputs, samples.val_targets,
         bias=settings.bias, dtype=settings.dtype, loss=settings.loss, augmented=True,
+        weights=samples.weights, val_weights=samples.val_weights,
     )
     resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
     network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)

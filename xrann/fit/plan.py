@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..core.scaling import MinMaxScaler
 from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, warn_large_blocks
-from ..data.extraction import SplitRule, block_samples, block_statistics
+from ..data.extraction import N_WEIGHT_STATISTICS, SplitRule, block_samples, block_statistics
 from .settings import check_split_counts, no_valid_samples_error
 
 __all__ = ["SamplePlan", "plan_samples"]
@@ -45,6 +45,10 @@ class SamplePlan:
     driver_scaler, target_scaler : MinMaxScaler
     counts : dict
         ``grid_points``, ``dropped``, ``training``, ``validation``.
+    weight_scale : float or None
+        ``1 / mean`` of the training samples' weights, which normalises them to mean 1; ``None``
+        for an unweighted fit, and when every training sample has the same weight (the fit is
+        then exactly the unweighted one).
     _delayed : list of numpy.ndarray
         The dask-delayed blocks of each array of ``grid`` (object arrays on
         the block grid), shared by every task so that blocks computed
@@ -68,6 +72,7 @@ class SamplePlan:
     target_scaler: MinMaxScaler
     counts: dict[str, int]
     _delayed: list[np.ndarray]
+    weight_scale: float | None = None
 
     @property
     def indices(self) -> list[tuple[int, ...]]:
@@ -92,7 +97,7 @@ class SamplePlan:
         """A task giving the scaled `~xrann.data.extraction.BlockSamples` of block ``position``."""
         return self.task(
             block_samples, position, driver_scaler=self.driver_scaler, target_scaler=self.target_scaler,
-            dtype=dtype, bias=bias, keep_validation=keep_validation,
+            dtype=dtype, bias=bias, keep_validation=keep_validation, weight_scale=self.weight_scale,
         )
 
     def compute(self, *tasks: Any) -> tuple:
@@ -108,7 +113,10 @@ class SamplePlan:
 
 def _block_options(grid: BlockGrid, rule: SplitRule, position: int) -> dict[str, Any]:
     index = grid.block_indices()[position]
-    return dict(n_drivers=grid.n_drivers, has_holdout=grid.has_holdout, starts=grid.block_starts(index), rule=rule)
+    options = dict(n_drivers=grid.n_drivers, has_holdout=grid.has_holdout, starts=grid.block_starts(index), rule=rule)
+    if grid.has_weights:
+        options["has_weights"] = True
+    return options
 
 
 def _block_task(grid: BlockGrid, delayed_blocks, rule: SplitRule, function: Callable, position: int, **options) -> Any:
@@ -129,6 +137,8 @@ def plan_samples(
     validation: Any,
     seed: int,
     target_range: tuple[float, float],
+    weights: xr.DataArray | None = None,
+    weights_name: str | None = None,
 ) -> SamplePlan:
     """Align the variables onto blocks, split, count and scale: the first pass of every fit.
 
@@ -146,6 +156,11 @@ def plan_samples(
         The user's argument, for error messages.
     seed : int
     target_range : tuple of float
+    weights : xarray.DataArray, optional
+        Sample weights on (a subset of) the sample dims (see `xrann.fit.weights`); normalised to
+        mean 1 over the training samples. Points of weight 0 are not samples.
+    weights_name : str, optional
+        How the weights were given, for error messages.
 
     Returns
     -------
@@ -154,7 +169,8 @@ def plan_samples(
     Raises
     ------
     ValueError
-        No valid samples, or an empty side of the validation split.
+        No valid samples, an empty side of the validation split, or weights that are negative or
+        NaN where the target is valid.
 
     Warns
     -----
@@ -170,10 +186,11 @@ def plan_samples(
     >>> plan.target_scaler.minimum.tolist(), plan.target_scaler.maximum.tolist()
     ([0.0], [7.0])
     """
-    lazy = any(array.chunks is not None for array in [ds[target], *(ds[name] for name in drivers), holdout] if array is not None)
+    arrays = [ds[target], *(ds[name] for name in drivers), holdout, weights]
+    lazy = any(array.chunks is not None for array in arrays if array is not None)
     rule_fraction = fraction if holdout is None else None
     if lazy:
-        grid = block_grid(ds, target, drivers, sample_dims, holdout)
+        grid = block_grid(ds, target, drivers, sample_dims, holdout, weights)
         warn_large_blocks(grid)
         rule = SplitRule(grid.shape, rule_fraction, int(seed))
         # one graph per array, unoptimised, so that blocks computed together share their common parents
@@ -181,7 +198,7 @@ def plan_samples(
         tasks = [_block_task(grid, delayed_blocks, rule, block_statistics, p) for p in range(len(grid.block_indices()))]
         computed = compute(*tasks)
     else:  # one block of numpy views: no task graph at all
-        grid = numpy_grid(ds, target, drivers, sample_dims, holdout)
+        grid = numpy_grid(ds, target, drivers, sample_dims, holdout, weights)
         rule = SplitRule(grid.shape, rule_fraction, int(seed))
         delayed_blocks = []
         computed = [block_statistics(*grid.arrays, **_block_options(grid, rule, 0))]
@@ -189,12 +206,32 @@ def plan_samples(
 
     n_variables = 1 + len(drivers)
     n_points, n_valid, n_train, n_validation = (int(v) for v in statistics[:, :4].sum(axis=0))
+    weight_scale = None
+    if weights is not None:
+        weight_statistics = statistics[:, 4 + 2 * n_variables : 4 + 2 * n_variables + N_WEIGHT_STATISTICS]
+        weight_scale = _weight_scale(weight_statistics, n_train, target, weights_name)
     if n_valid == 0:
         raise no_valid_samples_error(target, drivers)
     check_split_counts(validation, n_valid, n_train, n_validation)
     minimum = statistics[:, 4 : 4 + n_variables].min(axis=0)
-    maximum = statistics[:, 4 + n_variables :].max(axis=0)
+    maximum = statistics[:, 4 + n_variables : 4 + 2 * n_variables].max(axis=0)
     driver_scaler = MinMaxScaler.from_extremes(minimum[1:], maximum[1:], (0.0, 1.0), names=[f"driver {n!r}" for n in drivers])
     target_scaler = MinMaxScaler.from_extremes(minimum[:1], maximum[:1], target_range, names=[f"target {target!r}"])
     counts = {"grid_points": n_points, "dropped": n_points - n_valid, "training": n_train, "validation": n_validation}
-    return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks)
+    return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks, weight_scale)
+
+
+def _weight_scale(statistics: np.ndarray, n_train: int, target: Hashable, weights_name: str | None) -> float | None:
+    """``1 / mean`` of the training weights from the blocks' weight statistics; ``None`` when they are all equal."""
+    total, bad = statistics[:, 0].sum(), statistics[:, 2].sum()
+    smallest, largest = statistics[:, 3].min(), statistics[:, 4].max()
+    if bad:
+        raise ValueError(
+            f"the weights ({weights_name}) are negative or NaN at {int(bad)} grid points where the target {target!r} is valid; "
+            "weights must be >= 0 wherever the target has a value (use 0 to leave a sample out, e.g. weights.fillna(0))."
+        )
+    if n_train == 0 or not np.isfinite(total) or total <= 0:
+        return None
+    if smallest == largest:  # uniform: exactly the unweighted fit
+        return None
+    return float(n_train / total)

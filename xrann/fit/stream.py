@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.arrays import loss_factor, minibatch_pass
+from ..core.arrays import loss_factor, minibatch_pass, validation_mse
 from ..core.optimizers import Optimizer
 from ..core.progress import FitProgress
 from ..core.workspace import GradientWorkspace
@@ -90,7 +90,7 @@ class StreamSource:
         self.keep_validation = _validation_keep_fraction(self.n_validation, self.sizes[0] + self.bias + 1, self.dtype.itemsize)
         self.workspace = GradientWorkspace(self.sizes, bias=self.bias, dtype=self.dtype)
         self._minibatch_workspace: GradientWorkspace | None = None
-        self._validation: tuple[np.ndarray, np.ndarray] | None = None
+        self._validation: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         #: progress bars of the fit (`xrann.core.progress.FitProgress`): a block bar per pass
         self.bars: FitProgress | None = None
         # blocks kept after their first load, while they fit in the memory budget
@@ -107,7 +107,7 @@ class StreamSource:
         if cached is not None:
             return cached
         block = self._load(position, keep_validation)
-        training_only = BlockSamples(block.inputs, block.targets, block.inputs[:0], block.targets[:0])
+        training_only = block.training_only()
         if training_only.nbytes <= self._cache_budget:
             self._cache[int(position)] = training_only
             self._cache_budget -= training_only.nbytes
@@ -135,10 +135,13 @@ class StreamSource:
         if collecting:
             if collected:
                 self._validation = (
-                    np.concatenate([b.val_inputs for b in collected]), np.concatenate([b.val_targets for b in collected])
+                    np.concatenate([b.val_inputs for b in collected]), np.concatenate([b.val_targets for b in collected]),
+                    None if collected[0].val_weights is None else np.concatenate([b.val_weights for b in collected]),
                 )
             else:  # a subsample can miss every validation sample; keep at least an empty set
-                self._validation = (np.empty((0, self.sizes[0] + self.bias), self.dtype), np.empty((0, self.sizes[-1]), self.dtype))
+                self._validation = (
+                    np.empty((0, self.sizes[0] + self.bias), self.dtype), np.empty((0, self.sizes[-1]), self.dtype), None
+                )
 
     def loss(self, parameters: np.ndarray) -> float:
         """Training loss at ``parameters`` (one streamed pass, forward only)."""
@@ -146,7 +149,7 @@ class StreamSource:
         total = [0.0]
 
         def work(block: BlockSamples) -> None:
-            total[0] += self.workspace.sum_squared_error(block.inputs, block.targets)
+            total[0] += self.workspace.sum_squared_error(block.inputs, block.targets, block.weights)
 
         self._pass(self.training_blocks, work)
         return total[0] * self.factor
@@ -158,7 +161,7 @@ class StreamSource:
         total = [0.0]
 
         def work(block: BlockSamples) -> None:
-            total[0] += self.workspace.accumulate(block.inputs, block.targets, 2.0 * self.factor, out=gradient)
+            total[0] += self.workspace.accumulate(block.inputs, block.targets, 2.0 * self.factor, out=gradient, weights=block.weights)
 
         self._pass(self.training_blocks, work)
         return total[0] * self.factor, gradient
@@ -171,7 +174,7 @@ class StreamSource:
         total = [0.0]
 
         def work(block: BlockSamples) -> None:
-            total[0] += self.workspace.gauss_newton(block.inputs, block.targets, self.factor, jtj, jtr)
+            total[0] += self.workspace.gauss_newton(block.inputs, block.targets, self.factor, jtj, jtr, block.weights)
 
         self._pass(self.training_blocks, work)
         return total[0] * self.factor, jtj, jtr
@@ -189,7 +192,8 @@ class StreamSource:
         def work(block: BlockSamples) -> None:
             if np.isfinite(total[0]):
                 total[0] += minibatch_pass(
-                    workspace, optimizer, block.inputs, block.targets, batch_size=batch_size, rng=rng, loss=self.loss_name
+                    workspace, optimizer, block.inputs, block.targets, batch_size=batch_size, rng=rng, loss=self.loss_name,
+                    weights=block.weights,
                 )
 
         order = self.training_blocks[rng.permutation(len(self.training_blocks))]
@@ -198,11 +202,11 @@ class StreamSource:
         return total[0] / self.n_train
 
     def validation_loss(self, parameters: np.ndarray) -> float:
-        """MSE of the scaled target over the (kept) validation samples, held in memory."""
+        """(Weighted) MSE of the scaled target over the (kept) validation samples, held in memory."""
         if self._validation is None:
             self._pass([], lambda block: None)
-        inputs, targets = self._validation
+        inputs, targets, weights = self._validation
         if not len(targets):
             return float("nan")
         self.workspace.parameters[...] = parameters
-        return self.workspace.sum_squared_error(inputs, targets) / targets.size
+        return validation_mse(self.workspace, inputs, targets, weights)
