@@ -27,7 +27,7 @@ import xarray as xr
 
 from .data.extraction import draw_valid_samples
 from .data.variables import resolve_variable
-from .predict import check_model, resolve_drivers_for_prediction
+from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -199,6 +199,7 @@ def driver_importance(
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
     target = resolve_target(ds, model, "importance")
+    ds = derive_recipe_drivers(ds, model)  # recipe drivers recomputed from the raw variables
     drivers = resolve_drivers_for_prediction(ds, model)
     sample_dims = tuple(ds[target].dims)
     names = list(drivers) + [target]
