@@ -306,6 +306,8 @@ class Model:
             "target_min": ((), float(self.target_scaler.minimum[0])),
             "target_max": ((), float(self.target_scaler.maximum[0])),
         }
+        made_by = {name: recipe.kind for recipe in self.recipes for name in recipe.names}
+        data_vars["driver_recipe"] = ("driver", np.array([made_by.get(name, "") for name in self.drivers], dtype=object))
         for key in ("units", "standard_name", "long_name"):
             values = [self.driver_attrs.get(name, {}).get(key, "") or "" for name in self.drivers]
             data_vars[f"driver_{key}"] = ("driver", np.array(values, dtype=object))
@@ -691,8 +693,10 @@ def _history(model_ds: xr.Dataset) -> xr.Dataset:
 _CLIMATOLOGY = "climatology"
 
 
-def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str) -> tuple[Recipe, ...]:
+def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str, version: int) -> tuple[Recipe, ...]:
     items = _json_attribute(model_ds, "recipes", list, required=False)
+    if items and version < 3:
+        raise _invalid(f"the file has format version {version} but holds recipes, which came with version 3")
     recipes = []
     for item in items:
         try:
@@ -708,10 +712,16 @@ def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str) -> tuple[Rec
     made = [name for recipe in recipes for name in recipe.names]
     if len(set(made)) < len(made):
         raise _invalid(f"the recipes make some drivers more than once ({made})")
+    if version >= 3:  # each driver's recipe kind ("" for plain drivers) must agree with the recipe list
+        kinds = [str(kind) for kind in _variable(model_ds, "driver_recipe", ("driver",), kind="string")]
+        made_by = {name: recipe.kind for recipe in recipes for name in recipe.names}
+        expected = [made_by.get(name, "") for name in drivers]
+        if kinds != expected:
+            raise _invalid(f"the variable driver_recipe says {kinds} but the global attribute recipes makes {expected}")
     return tuple(recipes)
 
 
-def _climatologies(model_ds: xr.Dataset, recipes: tuple[Recipe, ...]) -> dict[str, xr.DataArray]:
+def _climatologies(model_ds: xr.Dataset, recipes: tuple[Recipe, ...], sample_dims: list[str]) -> dict[str, xr.DataArray]:
     needed = sorted({recipe.source for recipe in recipes if isinstance(recipe, (Anomaly, SeasonalCycle))})
     prefix = f"{_CLIMATOLOGY}_"
     stored = sorted(str(name)[len(prefix) :] for name in model_ds.data_vars if str(name).startswith(prefix))
@@ -730,6 +740,12 @@ def _climatologies(model_ds: xr.Dataset, recipes: tuple[Recipe, ...]) -> dict[st
             raise _invalid(f"the variable {name} must hold floats (NaN where a cell has no data, never inf), got {variable.dtype}")
         if month not in variable.coords or variable[month].values.tolist() != list(range(1, 13)):
             raise _invalid(f"the variable {name} must have the months 1 to 12 as coordinate {month}")
+        grid_dims = [str(d)[len(prefix) :] for d in variable.dims[1:]]
+        if not set(grid_dims) <= set(sample_dims):
+            raise _invalid(f"the variable {name} has dims {variable.dims}, but the model's sample dims are {sample_dims}")
+        complete = np.isfinite(variable.values)
+        if not (complete.all(axis=0) | ~complete.any(axis=0)).all():
+            raise _invalid(f"the variable {name} must be NaN in all 12 months of a cell or in none")
         restored = variable.rename({dim: str(dim)[len(prefix) :] for dim in variable.dims}).copy(deep=True)
         restored = restored.drop_vars([c for c in restored.coords if c not in restored.dims and str(c).startswith(prefix)])
         climatologies[source] = restored.rename(source)
@@ -767,7 +783,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
             "this is not an xrann model file (no global attribute xrann_format='xrann-model'); "
             "open models written by Model.to_netcdf, or data files with xarray.open_dataset."
         )
-    _format_version(model_ds)
+    version = _format_version(model_ds)
     method = _string_attribute(model_ds, "method", tuple(CORES))
     dtype = _string_attribute(model_ds, "dtype", _DTYPES)
     target = _string_attribute(model_ds, "target")
@@ -787,7 +803,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
         raise _invalid(f"the global attribute sample_dims must list distinct dim names, got {sample_dims!r}")
     target_attrs = _json_attribute(model_ds, "target_attrs", dict)
     hyperparameters = _json_attribute(model_ds, "hyperparameters", dict)
-    recipes = _recipes(model_ds, drivers, target)
+    recipes = _recipes(model_ds, drivers, target, version)
     target_range = hyperparameters.get("target_range")
     if target_range is not None and target_range != list(target_scaler.feature_range):
         raise _invalid(
@@ -811,7 +827,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
         envelope=_envelope(model_ds),
         version=str(model_ds.attrs.get("xrann_version", "")),
         recipes=recipes,
-        climatologies=_climatologies(model_ds, recipes),
+        climatologies=_climatologies(model_ds, recipes, sample_dims),
         driver_provenance=_provenance(model_ds, drivers),
     )
 

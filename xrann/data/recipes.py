@@ -182,7 +182,8 @@ def seasonal_climatology(ds: xr.Dataset, recipe: Recipe, exclude: xr.DataArray |
     Returns
     -------
     xarray.DataArray
-        On ``("month", <the source's other dims>)``, months 1 to 12, float64, in memory.
+        On ``("month", <the source's other dims>)``, months 1 to 12, float64, in
+        memory; NaN in every month for a cell lacking a sample in any month.
 
     Raises
     ------
@@ -209,6 +210,8 @@ def seasonal_climatology(ds: xr.Dataset, recipe: Recipe, exclude: xr.DataArray |
             f"the recipe {recipe!r} has no training sample of {recipe.source!r} in months {empty}; "
             "train on at least one full year outside the validation period."
         )
+    # a cell without a sample in some month has no seasonal cycle: NaN in every month (its samples drop out)
+    climatology = climatology.where(climatology.notnull().all(MONTH_DIM))
     climatology.attrs = {}
     return climatology.rename(recipe.source)
 
@@ -245,6 +248,26 @@ def _check_climatology_grid(source: xr.DataArray, climatology: xr.DataArray, rec
                 f"training grid along {str(dim)!r}; this Dataset's {str(dim)!r} differs. Predict on the training grid "
                 "(or select it), or fit without this recipe."
             )
+
+
+def _pick_month(month: np.ndarray, climatology: np.ndarray) -> np.ndarray:
+    """``climatology[..., month - 1]`` per element, ``month`` broadcast against the climatology's cells."""
+    shape = np.broadcast_shapes(month.shape, climatology.shape[:-1])
+    index = np.broadcast_to(month - 1, shape)[..., None]
+    return np.take_along_axis(np.broadcast_to(climatology, shape + climatology.shape[-1:]), index, axis=-1)[..., 0]
+
+
+def _seasonal_field(source: xr.DataArray, climatology: xr.DataArray) -> xr.DataArray:
+    """The climatology's value for the month of every time step, block by block on ``source``'s chunks (lazy for dask)."""
+    month = source[_TIME].dt.month.drop_vars(_TIME).assign_coords({_TIME: source[_TIME]})
+    if source.chunks is not None:  # each block reads its own time steps and cells: never the whole time axis
+        month = month.chunk({_TIME: source.chunksizes[_TIME]})
+        climatology = climatology.chunk({MONTH_DIM: -1, **{d: source.chunksizes[d] for d in climatology.dims if d != MONTH_DIM}})
+    cycle = xr.apply_ufunc(
+        _pick_month, month, climatology,
+        input_core_dims=[[], [MONTH_DIM]], dask="parallelized", output_dtypes=[np.float64],
+    )
+    return cycle.broadcast_like(source)
 
 
 def apply_recipes(
@@ -296,15 +319,17 @@ def apply_recipes(
         elif isinstance(recipe, Rolling):
             window = source.rolling({recipe.dim: recipe.window}, min_periods=recipe.window)
             values = getattr(window, recipe.how)()
+            if source.chunks is not None:  # dask's overlap leaves its own block sizes: back to the source's
+                values = values.chunk(source.chunksizes)
             description = f"{recipe.how} of {recipe.source} over the last {recipe.window} steps along {recipe.dim}"
         else:
             if recipe.source not in climatologies:
                 raise ValueError(f"the recipe {recipe!r} needs the climatology of {recipe.source!r}, which is not given.")
             climatology = climatologies[recipe.source]
             _check_climatology_grid(source, climatology, recipe)
-            by_month = source.groupby(f"{_TIME}.month") if isinstance(recipe, Anomaly) else xr.zeros_like(source, dtype="float64").groupby(f"{_TIME}.month")
-            values = (by_month - climatology) if isinstance(recipe, Anomaly) else (by_month + climatology)
-            values = values.drop_vars(MONTH_DIM, errors="ignore").transpose(*source.dims)
+            cycle = _seasonal_field(source, climatology)
+            values = (source - cycle) if isinstance(recipe, Anomaly) else cycle
+            values = values.transpose(*source.dims)
             description = (
                 f"{recipe.source} minus its mean seasonal cycle" if isinstance(recipe, Anomaly)
                 else f"mean seasonal cycle of {recipe.source}"
