@@ -194,12 +194,12 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
         for key in keys:
             try:
                 variable = resolve_variable(ds, key, "driver")
-                if key != name:
-                    _refuse_stand_in(ds, model, name, variable, str(standard_name))
-                found.append(variable)
-                break
             except KeyError:
-                pass
+                continue
+            if key != name:
+                _refuse_stand_in(ds, model, name, variable, str(standard_name))
+            found.append(variable)
+            break
         else:
             matches = [(key, [str(n) for n in standard_name_matches(ds, key)]) for key in keys]
             matches = [(key, names) for key, names in matches if len(names) > 1]
