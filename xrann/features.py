@@ -69,7 +69,7 @@ def _check_length(value: Any, parameter: str, recipe: str) -> int:
 class Recipe:
     """Base of every recipe: a kind, the raw ``source`` it reads, and the driver ``names`` it makes.
 
-    Attributes
+    Parameters
     ----------
     source : str
         The raw variable (or, for `Cyclic`, the time coordinate) the recipe reads.
@@ -112,6 +112,15 @@ class Recipe:
 class Lag(Recipe):
     """``source`` shifted by ``steps`` along ``dim`` (made by `lag`).
 
+    Parameters
+    ----------
+    source : str
+        The raw variable.
+    steps : int
+        Positive number of steps back.
+    dim : str
+        The dim to shift along.
+
     Examples
     --------
     >>> Lag("precip", 2).names
@@ -139,6 +148,15 @@ class Lag(Recipe):
 @dataclass(frozen=True)
 class Rolling(Recipe):
     """``source`` reduced over a trailing window of ``window`` steps along ``dim`` (made by `rolling`).
+
+    Parameters
+    ----------
+    source : str
+        The raw variable.
+    window : int
+        Positive number of steps in the window.
+    how : {"mean", "sum", "min", "max"}
+    dim : str
 
     Examples
     --------
@@ -171,6 +189,11 @@ class Rolling(Recipe):
 class Anomaly(Recipe):
     """``source`` minus each cell's mean seasonal cycle over the training samples (made by `anomaly`).
 
+    Parameters
+    ----------
+    source : str
+        The raw variable, with a ``time`` dim.
+
     Examples
     --------
     >>> Anomaly("t2m").names
@@ -191,6 +214,11 @@ class Anomaly(Recipe):
 class SeasonalCycle(Recipe):
     """Each cell's mean of ``source`` for the month of each time step, over the training samples.
 
+    Parameters
+    ----------
+    source : str
+        The raw variable, with a ``time`` dim.
+
     Examples
     --------
     >>> SeasonalCycle("t2m").names
@@ -210,6 +238,12 @@ class SeasonalCycle(Recipe):
 @dataclass(frozen=True)
 class Cyclic(Recipe):
     """The sine and cosine of a calendar component's angle (made by `cyclic`).
+
+    Parameters
+    ----------
+    source : str
+        The time coordinate.
+    component : {"month", "dayofyear", "hour"}
 
     ``source`` is the time coordinate and ``component`` one of
     `CYCLIC_COMPONENTS`; the day of year is divided by the length of the
