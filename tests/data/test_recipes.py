@@ -177,3 +177,10 @@ def test_less_than_a_year_and_duplicates_fail(ds):
     no_time = ds.isel(time=0, drop=True).expand_dims(site=[1, 2])
     with pytest.raises(ValueError, match="works along dim 'time'"):
         check_recipes(no_time, [F.anomaly("p")], "target", [])
+
+
+def test_a_lag_across_a_gap_in_the_dates_is_refused(ds):
+    gappy = ds.sel(time=ds["time"].dt.year.isin([2000, 2002]))
+    with pytest.raises(ValueError, match="its dates are not evenly spaced .* predict on the whole record and select the years afterwards"):
+        apply_recipes(gappy, [F.lag("p", 1)])
+    apply_recipes(gappy, [F.cyclic("time.month")])  # needs no neighbour

@@ -270,6 +270,18 @@ def _seasonal_field(source: xr.DataArray, climatology: xr.DataArray) -> xr.DataA
     return cycle.broadcast_like(source)
 
 
+def _check_evenly_spaced(ds: xr.Dataset, recipe: Lag | Rolling) -> None:
+    """A lag or window counts steps: along dates, the steps must be regular (no gap between selected years)."""
+    if recipe.dim not in ds.coords or ds.sizes[recipe.dim] < 3 or not hasattr(ds[recipe.dim], "dt"):
+        return
+    if xr.infer_freq(ds[recipe.dim]) is None:
+        raise ValueError(
+            f"the recipe {recipe!r} counts steps along {recipe.dim!r}, but its dates are not evenly spaced "
+            f"(a gap, e.g. years selected apart), so a step back would cross the gap. Apply it to a contiguous "
+            f"period, e.g. predict on the whole record and select the years afterwards."
+        )
+
+
 def apply_recipes(
     ds: xr.Dataset, recipes: Sequence[Recipe], climatologies: Mapping[str, xr.DataArray] | None = None
 ) -> xr.Dataset:
@@ -293,7 +305,8 @@ def apply_recipes(
     KeyError
         A raw source missing from ``ds``, naming the recipe and the driver it makes.
     ValueError
-        A climatology on another grid than ``ds``.
+        A climatology on another grid than ``ds``; a lag or window along dates
+        that are not evenly spaced.
 
     Examples
     --------
@@ -313,6 +326,8 @@ def apply_recipes(
             continue
         source = ds[_source(ds, recipe)]
         (name,) = recipe.names
+        if isinstance(recipe, (Lag, Rolling)):
+            _check_evenly_spaced(ds, recipe)
         if isinstance(recipe, Lag):
             values = source.shift({recipe.dim: recipe.steps})
             description = f"{recipe.source} {recipe.steps} steps earlier along {recipe.dim}"
