@@ -95,12 +95,13 @@ def derive_recipe_drivers(ds: xr.Dataset, model: Model) -> xr.Dataset:
 
     Examples
     --------
-    >>> import xrann
+    >>> import pandas as pd, xrann
     >>> from xrann import features as F
-    >>> ds = xrann.datasets.soil_toy()
-    >>> model = ds.ann.fit(target="co2_flux", drivers=["soil_moisture", F.lag("grain_size", 1, dim="site")], seed=0)
-    >>> derive_recipe_drivers(ds, model)["grain_size_lag1"].values
-    array([nan, 1.3, 0.3])
+    >>> time = pd.date_range("2000-01-01", periods=24, freq="MS")
+    >>> ds = xr.Dataset({"p": ("time", np.arange(24.0)), "y": ("time", np.arange(24.0) ** 0.5)}, coords={"time": time})
+    >>> model = ds.ann.fit(target="y", drivers=[F.lag("p", 1)], seed=0, progress=False)
+    >>> derive_recipe_drivers(ds, model)["p_lag1"].values[:3]
+    array([nan,  0.,  1.])
     """
     check_model(model)
     pending = [
