@@ -342,7 +342,10 @@ def anomaly(name: str) -> Anomaly:
     """A driver that is ``name``'s departure from each cell's mean seasonal cycle of the training period.
 
     The climatology (per cell and month of year) is computed from the
-    training samples before the fit and stored in the model.
+    training period before the fit and stored in the model: years held out
+    with ``validation={"time": [...]}`` are left out (a ``validation=``
+    fraction holds out scattered samples, which it includes). A cell without
+    a sample in some month gets no climatology (NaN, its samples drop out).
 
     Parameters
     ----------
