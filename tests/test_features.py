@@ -152,7 +152,7 @@ def recipe_lists(draw):
     return recipes
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(recipes=recipe_lists(), values=st.lists(st.floats(-1e6, 1e6), min_size=12, max_size=12))
 def test_any_recipes_and_climatologies_round_trip_bit_identically(recipe_model, recipes, values):
     """The recipes and climatologies of any model survive to_dataset/from_dataset exactly (a plain-data file)."""

@@ -465,7 +465,7 @@ def test_every_single_mutation_of_a_recipe_file_loads_identically_or_is_refused(
         assert outcomes[("variable", "driver_recipe", how)] == "refused"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_recipe_files_load_identically_or_are_refused(recipe_saved, data):
     saved, model, inputs = recipe_saved
