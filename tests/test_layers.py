@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "xrann.data": 1,
     "xrann.datasets": 1,
     "xrann._version": 1,
+    "xrann.features": 1,
     "xrann.repr": 2,
     "xrann.model": 2,
     "xrann.fit": 3,

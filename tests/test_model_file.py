@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xrann
+from xrann import features as F
 from xrann.cli import main
 from xrann.model import FORMAT_VERSION, Model, ModelFormatError
 
@@ -409,3 +410,75 @@ def test_model_shares_no_memory_with_its_sources(soil_model, saved, sites):
     built = dataclasses.replace(soil_model, core=type(soil_model.core)(weights, None))
     weights[0][...] = 0.0  # the caller's arrays stay the caller's, writable and separate
     assert not np.all(built.core.weights[0] == 0)
+
+
+# -- recipes (format version 3) -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recipe_saved(tmp_path_factory):
+    """A model with a lag, a rolling window, an anomaly and a calendar encoding, read back from disk, and its data."""
+    rng = np.random.default_rng(0)
+    time = xr.date_range("2000-01-01", periods=36, freq="MS")
+    ds = xr.Dataset(
+        {
+            "p": (("time", "x"), rng.gamma(2.0, 1.0, (36, 3)), {"units": "mm", "standard_name": "precipitation_flux"}),
+            "t": (("time", "x"), rng.normal(size=(36, 3)), {"units": "K"}),
+            "y": (("time", "x"), rng.normal(size=(36, 3))),
+        },
+        coords={"time": time, "x": [10.0, 20.0, 30.0]},
+    )
+    recipes = [F.lag("p", 1), F.rolling("p", 2, how="max"), F.anomaly("t"), F.cyclic("time.month")]
+    model = ds.ann.fit(target="y", drivers=["t", *recipes], seed=0, epochs=2, validation=None, progress=False)
+    path = tmp_path_factory.mktemp("recipes") / "recipes.nc"
+    model.to_netcdf(path)
+    with xr.open_dataset(path) as model_file:
+        return model_file.load(), model, ds.drop_vars("y")
+
+
+def _refused_or_identical(model_ds, data, expected):
+    try:
+        model = Model.from_dataset(model_ds)
+    except ModelFormatError:
+        return "refused"
+    try:
+        predicted = data.ann.predict(model).values
+    except ValueError as error:  # a climatology on another grid than the data is named at predict time
+        assert "stored climatology" in str(error)
+        return "refused at predict"
+    np.testing.assert_array_equal(predicted, expected)
+    return "loaded"
+
+
+def test_every_single_mutation_of_a_recipe_file_loads_identically_or_is_refused(recipe_saved):
+    saved, model, data = recipe_saved
+    assert saved.attrs["xrann_format_version"] == FORMAT_VERSION == 3
+    expected = data.ann.predict(model).values
+    np.testing.assert_array_equal(data.ann.predict(Model.from_dataset(saved)).values, expected)
+    outcomes = {}
+    for mutation in mutations(saved):
+        mutated = apply(saved, mutation)
+        if mutated is not None:
+            outcomes[mutation] = _refused_or_identical(mutated, data, expected)
+    for how in ATTRIBUTE_MUTATIONS:
+        assert outcomes[("attribute", "recipes", how)] == "refused"
+    for how in ("drop", "nan", "strings", "add axis"):
+        assert outcomes[("variable", "climatology_t", how)] == "refused"
+        assert outcomes[("variable", "driver_recipe", how)] == "refused"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_recipe_files_load_identically_or_are_refused(recipe_saved, data):
+    saved, model, inputs = recipe_saved
+    expected = inputs.ann.predict(model).values
+    chosen = data.draw(st.lists(st.sampled_from(mutations(saved)), min_size=1, max_size=3, unique_by=lambda m: m[1]))
+    mutated = saved
+    for mutation in chosen:
+        mutated = apply(mutated, mutation) or mutated
+    _refused_or_identical(mutated, inputs, expected)
+
+
+def test_a_version_2_file_still_reads(saved, soil_model, sites):
+    old = _with_attrs(saved.drop_vars("driver_recipe"), xrann_format_version=2)
+    np.testing.assert_array_equal(sites.ann.predict(Model.from_dataset(old)).values, sites.ann.predict(soil_model).values)
+    with pytest.raises(ModelFormatError, match="driver_recipe is missing"):
+        Model.from_dataset(saved.drop_vars("driver_recipe"))

@@ -8,6 +8,7 @@ Importing the package registers the ``.ann`` accessor on `xarray.Dataset`::
 """
 
 from . import datasets, metrics
+from . import features
 from ._version import __version__
 from .accessor import AnnAccessor
 from .core.engine import ConvergenceWarning, TrainingDivergedError

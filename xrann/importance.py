@@ -28,7 +28,7 @@ import xarray as xr
 from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.extraction import draw_valid_samples
 from .data.variables import resolve_variable
-from .predict import check_model, resolve_drivers_for_prediction
+from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -201,6 +201,7 @@ def driver_importance(
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
     target = resolve_target(ds, model, "importance")
+    ds = derive_recipe_drivers(ds, model)  # recipe drivers recomputed from the raw variables
     drivers = resolve_drivers_for_prediction(ds, model)
     extra = extra_dims(ds, [*drivers, target], model.sample_dims)
     if extra:  # one importance per member, scenario, ...: never pooled

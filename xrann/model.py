@@ -27,13 +27,16 @@ from .core.envelope import Envelope
 from .core.linear import LinearMap
 from .core.network import SigmoidNetwork
 from .core.scaling import MinMaxScaler
+from .features import Anomaly, Recipe, SeasonalCycle, recipe_from_dict
 from .repr import model_html, model_text
 
 __all__ = ["Model", "Core", "open_model", "ModelFormatError", "FORMAT_NAME", "FORMAT_VERSION", "CORES"]
 
 FORMAT_NAME = "xrann-model"
 #: bumped whenever a file written by this version cannot be read by an older one;
-#: 2 added ensembles (core arrays with a leading ``member`` dim) and the training envelope
+#: 2 added ensembles (core arrays with a leading ``member`` dim) and the training envelope;
+#: 3 added driver recipes (the ``recipes`` attribute, ``climatology_*`` variables), ``driver_provenance``
+#: and the description of sample weights in ``hyperparameters``
 FORMAT_VERSION = 3
 
 
@@ -118,6 +121,16 @@ class Model:
         flags (``None`` for files written before format version 2).
     version : str
         Version of xrann that fitted the model (or wrote its file).
+    recipes : tuple of xrann.features.Recipe
+        The recipes that made some of the drivers (recomputed from raw variables at prediction).
+    climatologies : dict of str to xarray.DataArray
+        Per raw source of an `~xrann.features.anomaly` or `~xrann.features.seasonal_cycle`
+        recipe, its training mean per ``month`` and cell.
+    driver_provenance : dict
+        Per plain driver, what tells a stand-in apart from it at prediction:
+        ``standard_name_shared_with`` (other training variables carrying its
+        standard_name) and ``leading_nan_steps`` (all-NaN leading time steps,
+        the mark of ``shift``/``rolling``).
 
     Examples
     --------
@@ -142,6 +155,9 @@ class Model:
     dtype: str = "float64"
     version: str = __version__
     envelope: Any = None
+    recipes: tuple[Recipe, ...] = ()
+    climatologies: dict[str, xr.DataArray] = field(default_factory=dict)
+    driver_provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # own read-only copies, so nothing outside the model can write to its arrays; parts that are
@@ -291,6 +307,8 @@ class Model:
             "target_min": ((), float(self.target_scaler.minimum[0])),
             "target_max": ((), float(self.target_scaler.maximum[0])),
         }
+        made_by = {name: recipe.kind for recipe in self.recipes for name in recipe.names}
+        data_vars["driver_recipe"] = ("driver", np.array([made_by.get(name, "") for name in self.drivers], dtype=object))
         for key in ("units", "standard_name", "long_name"):
             values = [self.driver_attrs.get(name, {}).get(key, "") or "" for name in self.drivers]
             data_vars[f"driver_{key}"] = ("driver", np.array(values, dtype=object))
@@ -303,6 +321,9 @@ class Model:
         if self.envelope is not None:
             data_vars["envelope_centroid"] = (("envelope_cluster", "driver"), np.array(self.envelope.centroids))
         model_ds = xr.Dataset(data_vars, coords={"driver": drivers})
+        for source, climatology in self.climatologies.items():
+            stored = climatology.rename({dim: f"{_CLIMATOLOGY}_{dim}" for dim in climatology.dims}).copy(deep=True)
+            model_ds[f"{_CLIMATOLOGY}_{source}"] = stored.drop_attrs().rename(None)
         for name, variable in self.history.data_vars.items():
             model_ds[f"history_{name}"] = variable.rename({d: f"history_{d}" for d in variable.dims}).copy(deep=True)
         model_ds.attrs = {
@@ -323,6 +344,10 @@ class Model:
         }
         if self.ensemble is not None:
             model_ds.attrs["ensemble"] = self.ensemble
+        if self.recipes:
+            model_ds.attrs["recipes"] = json.dumps([recipe.to_dict() for recipe in self.recipes])
+        if self.driver_provenance:
+            model_ds.attrs["driver_provenance"] = json.dumps(self.driver_provenance)
         if self.envelope is not None:
             model_ds.attrs["envelope_reference_distance"] = float(self.envelope.reference_distance)
             model_ds.attrs["envelope_quantile"] = float(self.envelope.quantile)
@@ -665,6 +690,87 @@ def _history(model_ds: xr.Dataset) -> xr.Dataset:
     return history.copy(deep=True)
 
 
+#: prefix of the stored climatologies and their dims
+_CLIMATOLOGY = "climatology"
+
+
+def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str, version: int) -> tuple[Recipe, ...]:
+    items = _json_attribute(model_ds, "recipes", list, required=False)
+    if items and version < 3:
+        raise _invalid(f"the file has format version {version} but holds recipes, which came with version 3")
+    recipes = []
+    for item in items:
+        try:
+            recipes.append(recipe_from_dict(item))
+        except (ValueError, TypeError) as error:
+            raise _invalid(f"the global attribute recipes holds a bad recipe ({error})") from None
+    for recipe in recipes:
+        missing = [name for name in recipe.names if name not in drivers]
+        if missing:
+            raise _invalid(f"the recipe {recipe!r} makes drivers {missing} that are not in the coordinate driver {drivers}")
+        if recipe.source == target:
+            raise _invalid(f"the target {target!r} feeds the recipe {recipe!r}")
+    made = [name for recipe in recipes for name in recipe.names]
+    if len(set(made)) < len(made):
+        raise _invalid(f"the recipes make some drivers more than once ({made})")
+    if version >= 3:  # each driver's recipe kind ("" for plain drivers) must agree with the recipe list
+        kinds = [str(kind) for kind in _variable(model_ds, "driver_recipe", ("driver",), kind="string")]
+        made_by = {name: recipe.kind for recipe in recipes for name in recipe.names}
+        expected = [made_by.get(name, "") for name in drivers]
+        if kinds != expected:
+            raise _invalid(f"the variable driver_recipe says {kinds} but the global attribute recipes makes {expected}")
+    return tuple(recipes)
+
+
+def _climatologies(model_ds: xr.Dataset, recipes: tuple[Recipe, ...], sample_dims: list[str]) -> dict[str, xr.DataArray]:
+    needed = sorted({recipe.source for recipe in recipes if isinstance(recipe, (Anomaly, SeasonalCycle))})
+    prefix = f"{_CLIMATOLOGY}_"
+    stored = sorted(str(name)[len(prefix) :] for name in model_ds.data_vars if str(name).startswith(prefix))
+    if stored != needed:
+        raise _invalid(
+            f"the file stores climatologies of {stored} but its anomaly and seasonal_cycle recipes need {needed}"
+        )
+    climatologies = {}
+    for source in needed:
+        name = prefix + source
+        variable = model_ds[name]
+        month = f"{prefix}month"
+        if not variable.dims or variable.dims[0] != month or not all(str(d).startswith(prefix) for d in variable.dims):
+            raise _invalid(f"the variable {name} must be on ({month}, <{prefix}dims>), got {variable.dims}")
+        if variable.dtype.kind != "f" or np.isinf(variable.values).any():
+            raise _invalid(f"the variable {name} must hold floats (NaN where a cell has no data, never inf), got {variable.dtype}")
+        if month not in variable.coords or variable[month].values.tolist() != list(range(1, 13)):
+            raise _invalid(f"the variable {name} must have the months 1 to 12 as coordinate {month}")
+        grid_dims = [str(d)[len(prefix) :] for d in variable.dims[1:]]
+        if not set(grid_dims) <= set(sample_dims):
+            raise _invalid(f"the variable {name} has dims {variable.dims}, but the model's sample dims are {sample_dims}")
+        complete = np.isfinite(variable.values)
+        if not (complete.all(axis=0) | ~complete.any(axis=0)).all():
+            raise _invalid(f"the variable {name} must be NaN in all 12 months of a cell or in none")
+        restored = variable.rename({dim: str(dim)[len(prefix) :] for dim in variable.dims}).copy(deep=True)
+        restored = restored.drop_vars([c for c in restored.coords if c not in restored.dims and str(c).startswith(prefix)])
+        climatologies[source] = restored.rename(source)
+    return climatologies
+
+
+def _provenance(model_ds: xr.Dataset, drivers: list[str]) -> dict[str, dict[str, Any]]:
+    provenance = _json_attribute(model_ds, "driver_provenance", dict, required=False)
+    for name, entry in provenance.items():
+        shared = entry.get("standard_name_shared_with", []) if isinstance(entry, dict) else None
+        steps = entry.get("leading_nan_steps", 0) if isinstance(entry, dict) else None
+        if (
+            name not in drivers
+            or not isinstance(shared, list)
+            or not all(isinstance(n, str) for n in shared)
+            or isinstance(steps, bool)
+            or not isinstance(steps, int)
+            or steps < 0
+            or set(entry) - {"standard_name_shared_with", "leading_nan_steps"}
+        ):
+            raise _invalid(f"the global attribute driver_provenance has a bad entry {name!r}: {entry!r}")
+    return provenance
+
+
 def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
     """The `Model` fields of a model file, every part checked (the arguments of ``Model(...)``)."""
     if not isinstance(model_ds, xr.Dataset):
@@ -678,7 +784,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
             "this is not an xrann model file (no global attribute xrann_format='xrann-model'); "
             "open models written by Model.to_netcdf, or data files with xarray.open_dataset."
         )
-    _format_version(model_ds)
+    version = _format_version(model_ds)
     method = _string_attribute(model_ds, "method", tuple(CORES))
     dtype = _string_attribute(model_ds, "dtype", _DTYPES)
     target = _string_attribute(model_ds, "target")
@@ -698,6 +804,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
         raise _invalid(f"the global attribute sample_dims must list distinct dim names, got {sample_dims!r}")
     target_attrs = _json_attribute(model_ds, "target_attrs", dict)
     hyperparameters = _json_attribute(model_ds, "hyperparameters", dict)
+    recipes = _recipes(model_ds, drivers, target, version)
     target_range = hyperparameters.get("target_range")
     if target_range is not None and target_range != list(target_scaler.feature_range):
         raise _invalid(
@@ -720,6 +827,9 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
         dtype=dtype,
         envelope=_envelope(model_ds),
         version=str(model_ds.attrs.get("xrann_version", "")),
+        recipes=recipes,
+        climatologies=_climatologies(model_ds, recipes, sample_dims),
+        driver_provenance=_provenance(model_ds, drivers),
     )
 
 

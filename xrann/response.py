@@ -20,7 +20,7 @@ from .data.extraction import draw_valid_samples
 from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.grid import output_dims
 from .importance import check_positive_int
-from .predict import check_model, resolve_drivers_for_prediction
+from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -104,6 +104,7 @@ def response_curve(
         raise ValueError(f"n={n!r} must be an integer of at least 2 (values per driver).")
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
+    ds = derive_recipe_drivers(ds, model)  # recipe drivers recomputed from the raw variables
     found = resolve_drivers_for_prediction(ds, model)
     extra = extra_dims(ds, found, model.sample_dims)
     if extra:  # one curve per member, scenario, ...: never pooled

@@ -18,8 +18,10 @@ import numpy as np
 import xarray as xr
 
 from ..core.optimizers import make_optimizer
+from ..data.recipes import apply_recipes, check_recipes, driver_provenance, recipe_drivers, seasonal_climatology, split_drivers, warmup_points
 from ..data.selection import selection_mask
-from ..data.variables import select_variables
+from ..data.variables import resolve_variable, select_variables
+from ..features import Anomaly, SeasonalCycle
 from ..model import Model
 from .batch import ShardSource
 from .envelope import fit_envelope
@@ -195,7 +197,24 @@ def fit_dataset(
             stacklevel=3,
         )
 
+    plain, recipes = split_drivers(drivers)
+    climatologies: dict[str, xr.DataArray] = {}
+    holdout = None
+    if recipes:  # checked, then derived on a shallow copy (lazy for dask input); ds itself is never modified
+        target_name = resolve_variable(ds, target, "target")
+        plain_names = select_variables(ds, target_name, plain)[1] if plain else []
+        check_recipes(ds, recipes, target_name, plain_names)
+        if isinstance(validation, Mapping):
+            holdout = selection_mask(ds, validation, tuple(ds[target_name].dims))
+        for recipe in recipes:  # the climatologies come from the training period, before the main pass
+            if isinstance(recipe, (Anomaly, SeasonalCycle)) and recipe.source not in climatologies:
+                climatologies[recipe.source] = seasonal_climatology(ds, recipe, exclude=holdout)
+        provenance = driver_provenance(ds, plain_names)
+        ds = apply_recipes(ds, recipes, climatologies)
+        drivers = [*plain_names, *recipe_drivers(recipes)]
     target_name, driver_names = select_variables(ds, target, drivers)
+    if not recipes:
+        provenance = driver_provenance(ds, driver_names)
     sample_dims = tuple(ds[target_name].dims)
     weight_array = resolve_weights(ds, weights, target_name)
     if fit_settings.method == "ann":
@@ -204,7 +223,8 @@ def fit_dataset(
         make_optimizer(chosen.name, fit_settings.learning_rate, fit_settings.optimizer_options)
     names = list(driver_names) + [target_name]
     resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
-    holdout = selection_mask(ds, validation, sample_dims) if isinstance(validation, Mapping) else None
+    if holdout is None and isinstance(validation, Mapping):
+        holdout = selection_mask(ds, validation, sample_dims)
     fraction = None
     if validation == "auto" and members is None:  # ensemble members stop on their out-of-bag samples or left-out fold
         n_points = int(np.prod([ds.sizes[dim] for dim in sample_dims]))
@@ -247,6 +267,9 @@ def fit_dataset(
                 ds, driver_names, target_name, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=holdout
             )
     history = result.history if isinstance(result.history, xr.Dataset) else history_to_dataset(result.history)
+    counts = dict(result.counts)
+    if recipes:  # grid points in the leading steps a lag or window leaves without a value (part of "dropped")
+        counts["recipe_warmup"] = warmup_points(ds[target_name], recipes)
     return Model(
         core=result.core,
         driver_scaler=result.driver_scaler,
@@ -258,8 +281,11 @@ def fit_dataset(
         target_attrs=_attrs_of(ds[target_name]),
         hyperparameters=hyperparameters,
         history=history,
-        sample_counts=result.counts,
+        sample_counts=counts,
         method=fit_settings.method,
         dtype=fit_settings.dtype,
         envelope=envelope,
+        recipes=tuple(recipes),
+        climatologies=climatologies,
+        driver_provenance=provenance,
     )

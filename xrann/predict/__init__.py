@@ -2,7 +2,7 @@
 
 from .dataset import member_models, predict_dataset, predict_ensemble
 from .extrapolation import extrapolation_flags, mask_extrapolated
-from .grid import apply_to_grid, check_model, resolve_drivers_for_prediction
+from .grid import apply_to_grid, check_model, derive_recipe_drivers, resolve_drivers_for_prediction
 
 __all__ = [
     "predict_dataset",
@@ -13,4 +13,5 @@ __all__ = [
     "apply_to_grid",
     "check_model",
     "resolve_drivers_for_prediction",
+    "derive_recipe_drivers",
 ]

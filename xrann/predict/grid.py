@@ -11,10 +11,11 @@ import xarray as xr
 
 from ..data.blocks import align_chunks
 from ..data.grid import output_dims, predict_on_grid
+from ..data.recipes import RECIPE_ATTR, apply_recipes, leading_nan_steps
 from ..data.variables import check_numeric, check_units, resolve_variable, standard_name_matches
 from ..model import Model
 
-__all__ = ["resolve_drivers_for_prediction", "apply_to_grid", "check_model"]
+__all__ = ["resolve_drivers_for_prediction", "apply_to_grid", "check_model", "derive_recipe_drivers"]
 
 
 def check_model(model: Any) -> None:
@@ -67,6 +68,77 @@ def _ambiguity_message(ambiguous: list[tuple[str, str, list[str]]], missing: lis
     return f"{problems}, {fix}{also}"
 
 
+def derive_recipe_drivers(ds: xr.Dataset, model: Model) -> xr.Dataset:
+    """``ds`` with the model's recipe drivers recomputed from its raw variables (a shallow copy; lazy for dask).
+
+    Drivers made by a recipe are always recomputed, never taken from a
+    variable of the same name the user computed, except those this function
+    already derived (marked with the ``xrann_recipe`` attribute).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Never modified.
+    model : Model
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself for a model without recipes.
+
+    Raises
+    ------
+    KeyError
+        A raw variable a recipe needs is missing; the message names it and the driver it makes.
+    ValueError
+        An anomaly or seasonal cycle on another grid than the stored climatology.
+
+    Examples
+    --------
+    >>> import pandas as pd, xrann
+    >>> from xrann import features as F
+    >>> time = pd.date_range("2000-01-01", periods=24, freq="MS")
+    >>> ds = xr.Dataset({"p": ("time", np.arange(24.0)), "y": ("time", np.arange(24.0) ** 0.5)}, coords={"time": time})
+    >>> model = ds.ann.fit(target="y", drivers=[F.lag("p", 1)], seed=0, progress=False)
+    >>> derive_recipe_drivers(ds, model)["p_lag1"].values[:3]
+    array([nan,  0.,  1.])
+    """
+    check_model(model)
+    pending = [
+        recipe for recipe in model.recipes
+        if not all(name in ds.data_vars and ds[name].attrs.get(RECIPE_ATTR) == name for name in recipe.names)
+    ]
+    return apply_recipes(ds, pending, model.climatologies) if pending else ds
+
+
+def _refuse_stand_in(ds: xr.Dataset, model: Model, name: str, stand_in: Hashable, standard_name: str) -> None:
+    """Raise if binding ``stand_in`` (found by ``standard_name``) for the driver ``name`` could be silently wrong."""
+    provenance = model.driver_provenance.get(name, {})
+    shared = provenance.get("standard_name_shared_with", [])
+    trained_steps = provenance.get("leading_nan_steps", 0)
+    variable = ds[stand_in]
+    steps = None
+    if "time" in variable.dims and variable.chunks is None and np.asarray(variable).dtype.kind == "f":
+        steps = leading_nan_steps(variable)
+    why = None
+    if shared:
+        why = (
+            f"at training, {shared} carried that standard_name too, so it does not identify {name!r} "
+            "(a variable made with shift or rolling keeps its source's standard_name)"
+        )
+    elif trained_steps and steps is not None and steps != trained_steps:
+        why = (
+            f"{name!r} began with {trained_steps} all-NaN time steps at training (the mark of shift or rolling) "
+            f"and {str(stand_in)!r} begins with {steps}, so it is likely the raw, unlagged variable"
+        )
+    if why:
+        raise KeyError(
+            f"driver {name!r} is not in the Dataset by name and {str(stand_in)!r} carries its CF standard_name "
+            f"{standard_name!r}, but {why}. Refusing to substitute it: compute {name!r} as at training and pass it "
+            f"under that name, or refit with a recipe (xrann.features.lag / rolling) that predict recomputes itself."
+        )
+
+
 def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashable]:
     """Find the model's drivers in ``ds`` by name, else by the CF standard_name they had, and check them.
 
@@ -84,10 +156,17 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     list of hashable
         The variable names in ``ds``, in the model's driver order.
 
+    Drivers made by a recipe are looked up by name only, as
+    `derive_recipe_drivers` makes them; a plain driver is never replaced by a
+    variable that only shares its standard_name when the model's
+    ``driver_provenance`` shows the two may differ (a hand-made lag).
+
     Raises
     ------
     KeyError
         If any driver is missing; the message names all missing ones and what exists.
+        A raw variable a recipe needs is missing. A stand-in found by
+        standard_name that may be the raw source of a lagged or windowed driver.
         If a driver is absent by name and several variables carry its CF
         standard_name; the message names them and how to keep one.
     TypeError
@@ -105,18 +184,23 @@ def resolve_drivers_for_prediction(ds: xr.Dataset, model: Model) -> list[Hashabl
     ['theta', 'grain_size']
     """
     check_model(model)
+    ds = derive_recipe_drivers(ds, model)  # a missing raw source fails here, naming it
+    made_by_recipes = {name for recipe in model.recipes for name in recipe.names}
     found: list[Hashable] = []
     missing: list[str] = []
     ambiguous: list[tuple[str, str, list[str]]] = []  # (driver, standard_name, the variables carrying it)
     for name in model.drivers:
         standard_name = model.driver_attrs.get(name, {}).get("standard_name")
-        keys = [name] + ([standard_name] if standard_name else [])
+        keys = [name] + ([standard_name] if standard_name and name not in made_by_recipes else [])
         for key in keys:
             try:
-                found.append(resolve_variable(ds, key, "driver"))
-                break
+                variable = resolve_variable(ds, key, "driver")
             except KeyError:
-                pass
+                continue
+            if key != name:
+                _refuse_stand_in(ds, model, name, variable, str(standard_name))
+            found.append(variable)
+            break
         else:
             matches = [(key, [str(n) for n in standard_name_matches(ds, key)]) for key in keys]
             matches = [(key, names) for key, names in matches if len(names) > 1]
@@ -177,6 +261,7 @@ def apply_to_grid(
     >>> apply_to_grid(xrann.datasets.soil_toy(), model, lambda m: m[:, 0], name="m", attrs={}).values
     array([58., 34., 58.])
     """
+    ds = derive_recipe_drivers(ds, model)
     drivers = resolve_drivers_for_prediction(ds, model)
     if any(ds[driver].chunks is not None for driver in drivers):
         ds = align_chunks(ds, drivers)  # one chunk grid: blocks (and the result) follow the drivers' chunks
