@@ -68,7 +68,18 @@ def _region_parts(data: xr.DataArray, regions: xr.DataArray, budget) -> xr.DataA
     if not labels:
         raise ValueError("regions holds no labels (only NaN or empty strings); give each cell an integer or string label.")
     parts = [budget(data.where(regions == label)) for label in labels]
-    return xr.concat(parts, dim="region").assign_coords(region=("region", np.array(labels)))
+    return xr.concat(parts, dim="region", coords="minimal", compat="override").assign_coords(region=("region", np.array(labels)))
+
+
+def _annual_budgets(data: xr.DataArray, cell_area: xr.DataArray, seconds: xr.DataArray, units: str | None,
+                    spatial: Sequence[Hashable]) -> xr.DataArray:
+    """`annual_budget` summed over the ``spatial`` dims only: other dims (member, scenario) stay apart."""
+    extra = [d for d in data.dims if d not in spatial and d not in seconds.dims]
+    if not extra:
+        return annual_budget(data, cell_area, seconds, units=units)
+    stacked = data.stack({"__extra__": extra})
+    parts = [annual_budget(stacked.isel(__extra__=i), cell_area, seconds, units=units) for i in range(stacked.sizes["__extra__"])]
+    return xr.concat(parts, dim="__extra__", coords="minimal", compat="override").assign_coords(__extra__=stacked["__extra__"]).unstack("__extra__")
 
 
 def anomaly_attribution(
@@ -129,7 +140,7 @@ def anomaly_attribution(
     --------
     >>> import xrann
     >>> ds = xrann.datasets.north_america_nee(resolution=10.0, start="2010-01", end="2012-12")
-    >>> model = ds.ann.fit(target="nee", drivers=["t2m", "swdown", "soilm"], seed=0, epochs=20, progress=False)
+    >>> model = ds.ann.fit(target="nee", drivers=["t2m", "swdown", "soilm"], seed=0, progress=False)
     >>> a = anomaly_attribution(ds, model, period=2012, reference=[2010, 2011])
     >>> a["contribution"].dims, bool(np.isclose(a["contribution"].sum("driver"), a["anomaly"]))
     (('driver',), True)
@@ -167,7 +178,7 @@ def anomaly_attribution(
     if cell_area is None:
         raise ValueError("budgets need cell areas: pass cell_area=... (m2), or give the target a CF cell_measures 'area: <variable>'.")
 
-    spatial = [d for d in ds[drivers[0]].dims if d != time_dim]
+    spatial = [d for d in cell_area.dims if d != time_dim]  # dims a budget sums over; others (scenario, member) stay
     month = time.dt.month
     per_year_contribution, per_year_map, per_year_anomaly, per_year_region, per_year_region_anomaly = [], [], [], [], []
     predicted_budgets, reference_budgets = [], []
@@ -186,7 +197,7 @@ def anomaly_attribution(
             for ref in reference_years:
                 part = data.isel({time_dim: np.flatnonzero((time.dt.year == ref).values)})
                 rows.append(part.assign_coords({time_dim: part[time_dim].dt.month.values}).rename({time_dim: "month"}).drop_vars([c for c in part.coords if c != time_dim and time_dim in part[c].dims]))
-            stacked = xr.concat(rows, dim=_REFERENCE).reindex(month=months.values)
+            stacked = xr.concat(rows, dim=_REFERENCE, coords="minimal", compat="override").reindex(month=months.values)
             stacked = stacked.rename({"month": time_dim}).assign_coords({time_dim: state[time_dim]})
             background.append(stacked.transpose(..., _REFERENCE))
         phi = shapley_on_grid(state, model, drivers, background=background, background_dim=_REFERENCE,
@@ -196,16 +207,9 @@ def anomaly_attribution(
         valid = np.isfinite(flux_anomaly)
 
         def budget(data: xr.DataArray, seconds=seconds, valid=valid) -> xr.DataArray:
-            # one driver's (or the anomaly's) budget; extra dims (member, scenario) are kept apart
-            extra = [d for d in data.dims if d not in spatial and d != time_dim]
-            if not extra:
-                return annual_budget(data.where(valid), cell_area, seconds, units=units).isel(year=0, drop=True)
-            stacked = data.stack({"__extra__": extra})
-            parts = [annual_budget(stacked.isel(__extra__=i).where(valid), cell_area, seconds, units=units).isel(year=0, drop=True)
-                     for i in range(stacked.sizes["__extra__"])]
-            return xr.concat(parts, dim="__extra__").assign_coords(__extra__=stacked["__extra__"]).unstack("__extra__")
+            return _annual_budgets(data.where(valid), cell_area, seconds, units, spatial).isel(year=0, drop=True)
 
-        contributions = xr.concat([budget(phi.sel(driver=label)) for label in phi.driver.values], dim="driver")
+        contributions = xr.concat([budget(phi.sel(driver=label)) for label in phi.driver.values], dim="driver", coords="minimal", compat="override")
         per_year_contribution.append(contributions.assign_coords(driver=phi.driver))
         per_year_anomaly.append(budget(flux_anomaly))
         predicted = flux_anomaly + phi.base_value
@@ -213,11 +217,11 @@ def anomaly_attribution(
         reference_budgets.append(budget(phi.base_value.where(valid)))
         per_year_map.append((phi * seconds * factor).sum(time_dim, min_count=1))
         if regions is not None:
-            per_year_region.append(xr.concat([_region_parts(phi.sel(driver=label), regions, budget) for label in phi.driver.values], dim="driver").assign_coords(driver=phi.driver))
+            per_year_region.append(xr.concat([_region_parts(phi.sel(driver=label), regions, budget) for label in phi.driver.values], dim="driver", coords="minimal", compat="override").assign_coords(driver=phi.driver))
             per_year_region_anomaly.append(_region_parts(flux_anomaly, regions, budget))
 
     def mean(parts: list[xr.DataArray]) -> xr.DataArray:
-        return xr.concat(parts, dim="__year__").mean("__year__")
+        return xr.concat(parts, dim="__year__", coords="minimal", compat="override").mean("__year__")
 
     budget_attrs = {"units": "PgC yr-1"}
     described = f"{period_years} vs reference {reference_years}"
@@ -236,7 +240,7 @@ def anomaly_attribution(
         observed = ds[target]
         seconds_all = step_seconds
         valid_obs = np.isfinite(observed)
-        observed_budget = annual_budget(observed.where(valid_obs), cell_area, seconds_all, units=units)
+        observed_budget = _annual_budgets(observed.where(valid_obs), cell_area, seconds_all, units, spatial)
         result["observed_anomaly"] = (observed_budget.sel(year=period_years).mean("year") - observed_budget.sel(year=reference_years).mean("year")).assign_attrs(
             long_name=f"observed budget anomaly of {described} (each year on its own calendar)", **budget_attrs)
     if regions is not None:
