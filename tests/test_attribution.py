@@ -105,3 +105,35 @@ def test_bad_units_regions_and_areas(nee):
     with pytest.raises(ValueError, match="is not monthly"):
         anomaly_attribution(daily, model, 2012, [2011])
     xr.testing.assert_identical(ds, original)
+
+
+# ----------------------------------------------------------------------------- plots
+
+def test_plots_of_the_attribution_and_the_shapley_values(nee, attribution_2012, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from xrann import plot
+
+    ds, model = nee
+    figure = plot.attribution(attribution_2012)
+    bars = figure.axes[0].patches
+    assert len(bars) == len(DRIVERS) + 2  # drivers, predicted and observed anomaly
+    np.testing.assert_allclose([b.get_width() for b in bars[: len(DRIVERS)]], attribution_2012["contribution"].values)
+    np.testing.assert_allclose(bars[len(DRIVERS)].get_width(), float(attribution_2012["anomaly"]))
+    figure.savefig(tmp_path / "bars.png")
+    phi = ds.ann.shapley(model, background="climatology").sel(time="2012-07")
+    figure = plot.dominant_driver(phi)
+    mesh = figure.axes[0].collections[0]
+    field = phi.squeeze("time")
+    expected = np.abs(field).fillna(-1.0).argmax("driver").where(np.isfinite(field).all("driver"))
+    np.testing.assert_array_equal(np.ma.filled(mesh.get_array(), np.nan).ravel(), expected.values.ravel())
+    figure = plot.contribution_map(attribution_2012["map"], ["soilm", "t2m"])
+    assert [axis.get_title() for axis in figure.axes[:2]] == ["soilm", "t2m"]
+    with pytest.raises(ValueError, match=r"'contribution' over 'driver' only"):
+        plot.attribution(xr.Dataset())
+    with pytest.raises(KeyError, match=r"drivers \['sif'\] are not in the contributions"):
+        plot.contribution_map(attribution_2012["map"], "sif")
+    with pytest.raises(ValueError, match=r"dims \('driver', lat, lon\)"):
+        plot.dominant_driver(attribution_2012["map"].isel(lat=0))
+    plt.close("all")

@@ -10,6 +10,7 @@ Importing the package registers the ``.ann`` accessor on `xarray.Dataset`::
 from . import datasets, metrics
 from ._version import __version__
 from .accessor import AnnAccessor
+from .attribution import anomaly_attribution
 from .core.engine import ConvergenceWarning, TrainingDivergedError
 from .crossval import cross_validate
 from .data.cells import cells_to_grid, grid_to_cells
@@ -18,6 +19,7 @@ from .importance import driver_importance
 from .model import Model, ModelFormatError, open_model
 from .predict import extrapolation_flags, predict_dataset, predict_ensemble
 from .response import response_curve
+from .shapley import shapley_values
 
 __all__ = [
     "__version__",
@@ -32,6 +34,8 @@ __all__ = [
     "extrapolation_flags",
     "predict_ensemble",
     "response_curve",
+    "shapley_values",
+    "anomaly_attribution",
     "Model",
     "ModelFormatError",
     "TrainingDivergedError",
