@@ -33,6 +33,7 @@ one addition of a precomputed array), `FunctionCoalitions` calls any
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -59,7 +60,7 @@ METHODS = ("exact", "sampling")
 #: the most players `exact_shapley` enumerates (2**14 = 16,384 coalitions)
 MAX_EXACT_PLAYERS = 14
 #: bytes of working arrays per block of points in `NetworkCoalitions`
-_BLOCK_BYTES = 4 * 2**20
+_BLOCK_BYTES = 16 * 2**20
 
 
 def coalition_weights(n_players: int) -> np.ndarray:
@@ -182,6 +183,7 @@ class NetworkCoalitions:
         difference = inputs[:, None, :] - background  # (n, m, d)
         self._deltas = [difference[:, :, group] @ first[group] for group in groups]
         self._shape = (inputs.shape[0], background.shape[1], first.shape[1])
+        self._buffer: np.ndarray | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -199,13 +201,17 @@ class NetworkCoalitions:
 
     def value(self) -> np.ndarray:
         """``(n,)`` mean scaled output over the background for the current coalition."""
-        activation = sigmoid(self._pre)
+        n, m, h = self._shape
+        if self._buffer is None:
+            self._buffer = np.empty((n * m, h))
+        activation = sigmoid(self._pre.reshape(n * m, h), out=self._buffer)
         for weight, bias in self._later:
-            activation = activation @ weight
+            activation = activation @ weight  # 2-D products: one BLAS call, not a batch of small ones
             if bias is not None:
                 activation += bias
             sigmoid(activation, out=activation)
-        return activation[..., 0].mean(axis=1)
+        output = activation[:, 0]
+        return output if m == 1 else output.reshape(n, m).mean(axis=1)
 
 
 class FunctionCoalitions:
@@ -289,20 +295,37 @@ def exact_shapley(walker, n_players: int) -> tuple[np.ndarray, np.ndarray]:
             f"{MAX_EXACT_PLAYERS} players allowed; use method='sampling' (permutation sampling with a standard error) "
             "or group drivers into fewer players with groups=."
         )
-    weights = coalition_weights(n_players)
+    flips, coefficients = _gray_walk(n_players)
     walker.reset()
     base = walker.value()
-    values = np.outer(base, np.full(n_players, -weights[0]))
-    present = np.zeros(n_players, dtype=bool)
-    size = 0
-    for player in gray_code_flips(n_players):
+    collected = np.empty((flips.size + 1, base.shape[0]))  # one row per coalition: contiguous writes
+    collected[0] = base
+    for step, player in enumerate(flips, start=1):
         walker.toggle(player)
-        present[player] = not present[player]
-        size += 1 if present[player] else -1
-        coefficient = np.where(present, weights[size - 1] if size else 0.0, -weights[size] if size < n_players else 0.0)
-        values += np.outer(walker.value(), coefficient)
+        collected[step] = walker.value()
     walker.reset()
-    return values, base
+    return (coefficients.T @ collected).T, base
+
+
+@functools.lru_cache(maxsize=16)
+def _gray_walk(n_players: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gray-code flips and, per visited coalition, its coefficient in each player's value.
+
+    The coefficient is ``+w(|S| - 1)`` for a player in ``S`` and ``-w(|S|)`` for one outside,
+    so the values of all coalitions are combined in one matrix product.
+    """
+    weights = coalition_weights(n_players)
+    flips = gray_code_flips(n_players)
+    coefficients = np.empty((flips.size + 1, n_players))
+    present = np.zeros(n_players, dtype=bool)
+    coefficients[0] = -weights[0]
+    for step, player in enumerate(flips, start=1):
+        present[player] = not present[player]
+        size = int(present.sum())
+        coefficients[step] = np.where(present, weights[size - 1] if size else 0.0, -weights[size] if size < n_players else 0.0)
+    flips.setflags(write=False)
+    coefficients.setflags(write=False)
+    return flips, coefficients
 
 
 def sampled_shapley(walker, n_players: int, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -430,7 +453,8 @@ def interventional_shapley(
     m = background.shape[-2]
     is_network = hasattr(model, "weights")
     width = max(np.asarray(w).shape[1] for w in model.weights) if is_network else d
-    rows = max(1, _BLOCK_BYTES // (8 * m * width * (p + 3)))
+    coalitions = 2**p if method == "exact" else 0
+    rows = max(1, _BLOCK_BYTES // (8 * (m * width * (p + 3) + coalitions)))
     values = np.empty((n, p))
     base = np.empty(n)
     error = np.empty((n, p)) if method == "sampling" else None
