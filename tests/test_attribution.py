@@ -137,3 +137,14 @@ def test_plots_of_the_attribution_and_the_shapley_values(nee, attribution_2012, 
     with pytest.raises(ValueError, match=r"dims \('driver', lat, lon\)"):
         plot.dominant_driver(attribution_2012["map"].isel(lat=0))
     plt.close("all")
+
+
+def test_ensemble_members_are_attributed_apart(nee):
+    ds, _ = nee
+    small = ds.isel(lat=slice(5, 10), lon=slice(10, 16))
+    ensemble = small.ann.fit(target="nee", drivers=["t2m", "soilm"], seed=0, members=2, epochs=15, progress=False)
+    per_member = anomaly_attribution(small, ensemble, 2012, [2010, 2011], members=True)
+    mean = anomaly_attribution(small, ensemble, 2012, [2010, 2011])
+    assert per_member["contribution"].dims == ("driver", "member")
+    np.testing.assert_allclose(per_member["contribution"].mean("member").values, mean["contribution"].values, rtol=1e-10)
+    np.testing.assert_allclose(per_member["contribution"].sum("driver").values, per_member["anomaly"].values, rtol=1e-10)

@@ -28,7 +28,16 @@ Computation is exact (``2**p`` coalitions of ``p`` players, up to
 network's linear first layer (see `xrann.core.shapley`); ``method="sampling"``
 estimates the values by permutation sampling with antithetic pairs and
 reports their standard error. Work is blockwise through `xarray.apply_ufunc`:
-dask-backed input gives a lazy result chunked like the drivers.
+dask-backed input gives a lazy result chunked like the drivers (a drawn
+background is computed when the call is made: at most ``max_background``
+rows, drawn block by block). Memory per block: the block's drivers plus
+``n_points x (2**p + background rows x hidden nodes x (p + 3))`` floats for
+cache-sized groups of its points.
+
+The base value is a coordinate, ``phi.base_value``, on the grid (NaN where
+the prediction is): constant for a drawn or given background, the
+prediction for the cell's normal state with ``"climatology"``; with
+``members=True`` it has a ``member`` dim too.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from xrann.core.shapley import (
     coalition_weights,
     exact_shapley,
     gray_code_flips,
+    interventional_shapley,
     player_groups,
     sampled_shapley,
 )
@@ -121,3 +122,20 @@ def test_too_many_players_and_bad_groups_raise():
         player_groups(3, [[0], [0, 1]])
     with pytest.raises(ValueError, match="n_pairs=1 must be an integer of at least 2"):
         sampled_shapley(walker, 2, 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("method", ["exact", "sampling"])
+def test_players_equal_to_the_background_are_skipped_exactly(network, method):
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=(7, 4))
+    background = rng.uniform(size=(7, 2, 4))
+    background[:, :, 3] = x[:, None, 3]  # driver 3 sits at its background value (a static map vs its climatology)
+    values, base, error = interventional_shapley(network, x, background, method=method, n_pairs=4)
+    expected = brute_force_shapley(lambda z: network.predict(z)[:, 0], x, background)
+    np.testing.assert_allclose(values[:, 3], 0.0, atol=0)
+    np.testing.assert_allclose(values.sum(axis=1) + base, network.predict(x)[:, 0], rtol=1e-12)
+    if method == "exact":
+        np.testing.assert_allclose(values, expected, atol=1e-12)
+    same, same_base, _ = interventional_shapley(network, x[:, :], np.broadcast_to(x[:, None, :], (7, 2, 4)), method=method, n_pairs=4)
+    np.testing.assert_allclose(same, 0.0, atol=0)  # nothing moves: all zero, base = prediction
+    np.testing.assert_allclose(same_base, network.predict(x)[:, 0], rtol=1e-12)

@@ -462,12 +462,22 @@ def interventional_shapley(
     for start in range(0, n, rows):
         block = slice(start, min(n, start + rows))
         rows_background = background[block] if per_point else background
+        # a player whose drivers equal the background everywhere in the block (a static map against its
+        # climatology) never changes a coalition's value: its value is 0 and the others' are those of the
+        # game without it, so it is left out of the walk (half the coalitions per such player)
+        moving = [i for i, group in enumerate(players) if not np.all(inputs[block][:, None, group] == rows_background[..., group])]
+        walked = [players[i] for i in moving]
         if is_network:
-            walker = NetworkCoalitions(model.weights, model.biases, inputs[block], rows_background, players)
+            walker = NetworkCoalitions(model.weights, model.biases, inputs[block], rows_background, walked)
         else:
-            walker = FunctionCoalitions(model, inputs[block], rows_background, players)
-        if method == "exact":
-            values[block], base[block] = exact_shapley(walker, p)
+            walker = FunctionCoalitions(model, inputs[block], rows_background, walked)
+        values[block] = 0.0
+        if error is not None:
+            error[block] = 0.0
+        if not moving:
+            base[block] = walker.value()
+        elif method == "exact":
+            values[block, moving], base[block] = exact_shapley(walker, len(moving))
         else:
-            values[block], error[block], base[block] = sampled_shapley(walker, p, n_pairs, rng)
+            values[block, moving], error[block, moving], base[block] = sampled_shapley(walker, len(moving), n_pairs, rng)
     return values, base, error
