@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+# short fits are intended here: the Shapley values of whatever model is fitted are checked
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.core.engine.ConvergenceWarning")
+
 from xrann.attribution import anomaly_attribution
 from xrann.datasets import north_america_nee
 from xrann.evaluation import annual_budget, find_cell_area, time_step_seconds

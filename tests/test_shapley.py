@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+# short fits are intended here: the Shapley values of whatever model is fitted are checked
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.core.engine.ConvergenceWarning")
+
 import xrann
 from xrann.core.network import SigmoidNetwork
 from xrann.core.scaling import MinMaxScaler

@@ -428,8 +428,8 @@ def dominant_driver(phi: xr.DataArray, *, title: str | None = None) -> "Figure":
 
     Examples
     --------
-    >>> phi = xr.DataArray(np.array([[[1.0, -3.0]], [[2.0, 0.5]]]), dims=("driver", "lat", "lon"),
-    ...                    coords={"driver": ["a", "b"], "lat": [0.0], "lon": [0.0, 1.0]})
+    >>> phi = xr.DataArray(np.array([[[1.0, -3.0], [0.0, 1.0]], [[2.0, 0.5], [1.0, 0.0]]]), dims=("driver", "lat", "lon"),
+    ...                    coords={"driver": ["a", "b"], "lat": [0.0, 1.0], "lon": [0.0, 1.0]})
     >>> len(dominant_driver(phi).axes)
     1
     """
@@ -475,8 +475,8 @@ def contribution_map(phi: xr.DataArray, driver: object | None = None, *, title: 
 
     Examples
     --------
-    >>> phi = xr.DataArray(np.arange(4.0).reshape(2, 1, 2), dims=("driver", "lat", "lon"),
-    ...                    coords={"driver": ["a", "b"], "lat": [0.0], "lon": [0.0, 1.0]}, attrs={"units": "gC m-2 yr-1"})
+    >>> phi = xr.DataArray(np.arange(8.0).reshape(2, 2, 2), dims=("driver", "lat", "lon"),
+    ...                    coords={"driver": ["a", "b"], "lat": [0.0, 1.0], "lon": [0.0, 1.0]}, attrs={"units": "gC m-2 yr-1"})
     >>> len(contribution_map(phi, "b").axes)   # the map and its colour bar
     2
     """
