@@ -11,6 +11,7 @@ from . import datasets, metrics
 from . import features
 from ._version import __version__
 from .accessor import AnnAccessor
+from .attribution import anomaly_attribution
 from .core.engine import ConvergenceWarning, TrainingDivergedError
 from .crossval import cross_validate
 from .data.cells import cells_to_grid, grid_to_cells
@@ -19,6 +20,7 @@ from .importance import driver_importance
 from .model import Model, ModelFormatError, open_model
 from .predict import extrapolation_flags, predict_dataset, predict_ensemble
 from .response import response_curve
+from .shapley import shapley_values
 
 __all__ = [
     "__version__",
@@ -33,6 +35,8 @@ __all__ = [
     "extrapolation_flags",
     "predict_ensemble",
     "response_curve",
+    "shapley_values",
+    "anomaly_attribution",
     "Model",
     "ModelFormatError",
     "TrainingDivergedError",

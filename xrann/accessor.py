@@ -12,6 +12,7 @@ from typing import Any
 
 import xarray as xr
 
+from .attribution import anomaly_attribution
 from .evaluation import evaluate
 from .fit import fit_dataset
 from .fit.settings import Validation
@@ -20,6 +21,7 @@ from .model import Model
 from .predict import extrapolation_flags, predict_dataset
 from .predict.grid import check_model
 from .response import RESPONSE_MAX_SAMPLES, response_curve
+from .shapley import DEFAULT_MAX_BACKGROUND, shapley_values
 
 __all__ = ["AnnAccessor"]
 
@@ -333,3 +335,84 @@ class AnnAccessor:
         [True, True, False, True, True, True]
         """
         return extrapolation_flags(self._dataset, self._resolve_model(model))
+
+    def shapley(
+        self, model: Model | None = None, *, background: Any = None, groups: Any = None, members: bool = False,
+        method: str = "exact", max_background: int = DEFAULT_MAX_BACKGROUND, n_pairs: int = 64, seed: int = 0,
+    ) -> xr.DataArray:
+        """Shapley values of each driver at every grid point; see `xrann.shapley.shapley_values`.
+
+        Parameters
+        ----------
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        background : None, "climatology", xarray.Dataset or dict
+        groups : mapping of label to list of drivers, optional
+        members : bool, default False
+        method : {"exact", "sampling"}
+        max_background : int, default 100
+        n_pairs : int, default 64
+        seed : int, default 0
+
+        Returns
+        -------
+        xarray.DataArray
+            ``"<target>_shapley"`` with a ``driver`` dim and a ``base_value`` coordinate.
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            As `xrann.shapley.shapley_values`.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.soil_toy()
+        >>> model = ds.ann.fit(target="co2_flux", seed=0)
+        >>> ds.ann.shapley().dims
+        ('driver', 'site')
+        """
+        return shapley_values(
+            self._dataset, self._resolve_model(model), background=background, groups=groups, members=members,
+            method=method, max_background=max_background, n_pairs=n_pairs, seed=seed,
+        )
+
+    def anomaly_attribution(
+        self, period: Any, reference: Any, model: Model | None = None, *, regions: xr.DataArray | None = None,
+        cell_area: xr.DataArray | None = None, groups: Any = None, members: bool = False,
+    ) -> xr.Dataset:
+        """A predicted budget anomaly split exactly among the drivers; see `xrann.attribution.anomaly_attribution`.
+
+        Parameters
+        ----------
+        period : int or sequence of int
+        reference : sequence of int
+        model : Model, optional
+            Defaults to the model last fitted through this accessor.
+        regions : xarray.DataArray, optional
+        cell_area : xarray.DataArray, optional
+        groups : mapping, optional
+        members : bool, default False
+
+        Returns
+        -------
+        xarray.Dataset
+            ``contribution`` per driver (PgC yr-1), ``total``, ``anomaly``, ``map`` and more.
+
+        Raises
+        ------
+        KeyError, ValueError
+            As `xrann.attribution.anomaly_attribution`.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> ds = xrann.datasets.north_america_nee(resolution=10.0, start="2010-01", end="2012-12")
+        >>> model = ds.ann.fit(target="nee", drivers=["t2m", "soilm"], seed=0, progress=False)
+        >>> ds.ann.anomaly_attribution(period=2012, reference=[2010, 2011])["contribution"].dims
+        ('driver',)
+        """
+        return anomaly_attribution(
+            self._dataset, self._resolve_model(model), period, reference, regions=regions, cell_area=cell_area,
+            groups=groups, members=members,
+        )

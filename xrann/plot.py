@@ -399,3 +399,178 @@ def regional_budgets(evaluation: xr.Dataset, *, columns: int = 3) -> "Figure":
         axis.set_visible(False)
     axes[0, 0].legend(fontsize="small")
     return figure
+
+
+
+# ----------------------------------------------------------------------------- Shapley values and anomaly attribution
+
+__all__ += ["attribution", "dominant_driver", "contribution_map"]
+
+
+def attribution(result: xr.Dataset, *, title: str | None = None) -> "Figure":
+    """Bars of each driver's contribution to a budget anomaly, with the predicted (and observed) anomaly.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        From `xrann.attribution.anomaly_attribution`; ``contribution`` must be
+        1-D over ``driver`` (select a ``member`` or ``scenario`` first).
+    title : str, optional
+        By default the period and the reference years.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A result without ``contribution`` over ``driver`` alone.
+
+    Examples
+    --------
+    >>> result = xr.Dataset({"contribution": ("driver", [0.2, -0.05], {"units": "PgC yr-1"}), "anomaly": 0.15},
+    ...                     coords={"driver": ["soilm", "t2m"]})
+    >>> len(attribution(result).axes[0].patches)   # two drivers and the total
+    3
+    """
+    if "contribution" not in result or result["contribution"].dims != ("driver",):
+        dims = result["contribution"].dims if "contribution" in result else None
+        raise ValueError(
+            f"attribution plots need a 'contribution' over 'driver' only; got dims {dims}. "
+            "Pass the result of anomaly_attribution, selecting one member or scenario first (e.g. a.sel(scenario=...))."
+        )
+    plt = _pyplot()
+    contribution = result["contribution"]
+    labels = [str(label) for label in contribution["driver"].values]
+    values = [float(v) for v in contribution.values]
+    colours = ["tab:red" if v > 0 else "tab:blue" for v in values]
+    total = float(result["anomaly"]) if "anomaly" in result else float(contribution.sum())
+    labels.append("predicted anomaly")
+    values.append(total)
+    colours.append("0.3")
+    if "observed_anomaly" in result:
+        labels.append("observed anomaly")
+        values.append(float(result["observed_anomaly"]))
+        colours.append("0.6")
+    figure, axis = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.5), constrained_layout=True)
+    positions = np.arange(len(labels))[::-1]
+    axis.barh(positions, values, color=colours)
+    axis.set_yticks(positions, labels)
+    axis.axvline(0.0, color="k", linewidth=0.8)
+    axis.axhline(positions[len(contribution)] + 0.5, color="0.5", linewidth=0.6, linestyle=":")
+    axis.set_xlabel(_label(contribution, "contribution to the budget anomaly"))
+    if title is None:
+        period, reference = result.attrs.get("period"), result.attrs.get("reference")
+        title = f"{period} vs {reference}" if period is not None else "attribution of the budget anomaly"
+    axis.set_title(title)
+    return figure
+
+
+def _mean_field(data: xr.DataArray) -> xr.DataArray:
+    """A (driver, y, x) field: time averaged away, other dims refused."""
+    time_dim = find_time_dim(data)
+    if time_dim is not None:
+        data = data.mean(time_dim, keep_attrs=True)
+    if "driver" not in data.dims or data.ndim != 3:
+        raise ValueError(
+            f"expected Shapley values or contribution maps with dims ('driver', lat, lon) after averaging over time; got {data.dims}. "
+            "Select a member, scenario or month first (e.g. phi.sel(time='2012-07'))."
+        )
+    return data.transpose("driver", ...)
+
+
+def dominant_driver(phi: xr.DataArray, *, title: str | None = None) -> "Figure":
+    """Map of the driver with the largest absolute contribution at each cell.
+
+    Parameters
+    ----------
+    phi : xarray.DataArray
+        Shapley values (`xrann.shapley.shapley_values`) or an attribution's
+        ``map``, dims ``("driver", lat, lon)`` plus optionally time (averaged away).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        Not a (driver, lat, lon) field after averaging over time.
+
+    Examples
+    --------
+    >>> phi = xr.DataArray(np.array([[[1.0, -3.0], [0.0, 1.0]], [[2.0, 0.5], [1.0, 0.0]]]), dims=("driver", "lat", "lon"),
+    ...                    coords={"driver": ["a", "b"], "lat": [0.0, 1.0], "lon": [0.0, 1.0]})
+    >>> len(dominant_driver(phi).axes)
+    1
+    """
+    plt = _pyplot()
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    field = _mean_field(phi)
+    size = np.abs(field)
+    defined = size.notnull().any("driver")
+    index = size.fillna(-1.0).argmax("driver").where(defined)
+    labels = [str(label) for label in field["driver"].values]
+    colours = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors[: len(labels)]
+    cmap = ListedColormap(colours)
+    figure, axis = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    index.plot.pcolormesh(ax=axis, cmap=cmap, norm=BoundaryNorm(np.arange(len(labels) + 1) - 0.5, len(labels)), add_colorbar=False)
+    axis.legend(handles=[Patch(color=c, label=label) for c, label in zip(colours, labels)], loc="lower left", fontsize="small")
+    axis.set_title(title if title is not None else "driver with the largest |contribution|")
+    return figure
+
+
+def contribution_map(phi: xr.DataArray, driver: object | None = None, *, title: str | None = None) -> "Figure":
+    """Maps of each driver's contribution (or of one driver), on one diverging colour scale centred on zero.
+
+    Parameters
+    ----------
+    phi : xarray.DataArray
+        Shapley values or an attribution's ``map`` (time averaged away if present).
+    driver : label or list of labels, optional
+        The driver(s) to draw; all by default.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        Not a (driver, lat, lon) field after averaging over time.
+    KeyError
+        A driver that is not in ``phi``.
+
+    Examples
+    --------
+    >>> phi = xr.DataArray(np.arange(8.0).reshape(2, 2, 2), dims=("driver", "lat", "lon"),
+    ...                    coords={"driver": ["a", "b"], "lat": [0.0, 1.0], "lon": [0.0, 1.0]}, attrs={"units": "gC m-2 yr-1"})
+    >>> len(contribution_map(phi, "b").axes)   # the map and its colour bar
+    2
+    """
+    plt = _pyplot()
+    field = _mean_field(phi)
+    if driver is not None:
+        chosen = [driver] if np.ndim(driver) == 0 else list(driver)
+        missing = [d for d in chosen if d not in field["driver"].values]
+        if missing:
+            raise KeyError(f"drivers {missing} are not in the contributions; they hold {field['driver'].values.tolist()}.")
+        field = field.sel(driver=chosen)
+    n = field.sizes["driver"]
+    columns = min(n, 3)
+    rows = int(np.ceil(n / columns))
+    limit = float(np.abs(field).max()) or 1.0
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.4 * rows), constrained_layout=True, squeeze=False)
+    for axis, label in zip(axes.ravel(), field["driver"].values):
+        field.sel(driver=label).plot.pcolormesh(ax=axis, cmap="RdBu_r", vmin=-limit, vmax=limit, cbar_kwargs={"label": phi.attrs.get("units", "")})
+        axis.set_title(str(label))
+    for axis in axes.ravel()[n:]:
+        axis.remove()
+    if title is not None:
+        figure.suptitle(title)
+    return figure
