@@ -41,6 +41,7 @@ import xarray as xr
 from .evaluation import annual_budget, carbon_flux_factor, find_cell_area, find_time_dim, time_step_seconds
 from .importance import resolve_target
 from .predict import check_model, predict_dataset, resolve_drivers_for_prediction
+from .regions import region_labels, split_by_region
 from .shapley import resolve_players, shapley_on_grid
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,28 +59,10 @@ def _years(value: Any, name: str) -> list[int]:
     return sorted({int(v) for v in values})
 
 
-def _region_parts(data: xr.DataArray, regions: xr.DataArray, budget) -> xr.DataArray:
-    """``budget(data)`` per region label along a ``region`` dim (the one place that handles regions)."""
-    missing = [dim for dim in regions.dims if dim not in data.dims]
-    if missing:
-        raise ValueError(f"regions has dims {regions.dims}, but {missing} are not dims of the grid {data.dims}; label the grid's cells.")
-    values = np.asarray(regions.values)
-    labels = [label for label in dict.fromkeys(values.ravel().tolist()) if not (isinstance(label, float) and np.isnan(label)) and label != ""]
-    if not labels:
-        raise ValueError("regions holds no labels (only NaN or empty strings); give each cell an integer or string label.")
-    parts = [budget(data.where(regions == label)) for label in labels]
-    return xr.concat(parts, dim="region", coords="minimal", compat="override").assign_coords(region=("region", np.array(labels)))
-
-
-def _annual_budgets(data: xr.DataArray, cell_area: xr.DataArray, seconds: xr.DataArray, units: str | None,
-                    spatial: Sequence[Hashable]) -> xr.DataArray:
-    """`annual_budget` summed over the ``spatial`` dims only: other dims (member, scenario) stay apart."""
-    extra = [d for d in data.dims if d not in spatial and d not in seconds.dims]
-    if not extra:
-        return annual_budget(data, cell_area, seconds, units=units)
-    stacked = data.stack({"__extra__": extra})
-    parts = [annual_budget(stacked.isel(__extra__=i), cell_area, seconds, units=units) for i in range(stacked.sizes["__extra__"])]
-    return xr.concat(parts, dim="__extra__", coords="minimal", compat="override").assign_coords(__extra__=stacked["__extra__"]).unstack("__extra__")
+def _region_parts(data: xr.DataArray, regions: Any, budget) -> xr.DataArray:
+    """``budget(data)`` per region along a ``region`` dim, regions resolved as `xrann.evaluation.evaluate` does."""
+    by_region, _ = split_by_region(data, region_labels(regions, data))
+    return budget(by_region)
 
 
 def anomaly_attribution(
@@ -177,8 +160,9 @@ def anomaly_attribution(
         cell_area = find_cell_area(ds, target)
     if cell_area is None:
         raise ValueError("budgets need cell areas: pass cell_area=... (m2), or give the target a CF cell_measures 'area: <variable>'.")
+    if regions is not None:  # bad labels fail before any Shapley value is computed
+        region_labels(regions, next(ds[name] for name in drivers if time_dim in ds[name].dims))
 
-    spatial = [d for d in cell_area.dims if d != time_dim]  # dims a budget sums over; others (scenario, member) stay
     month = time.dt.month
     per_year_contribution, per_year_map, per_year_anomaly, per_year_region, per_year_region_anomaly = [], [], [], [], []
     predicted_budgets, reference_budgets = [], []
@@ -207,7 +191,7 @@ def anomaly_attribution(
         valid = np.isfinite(flux_anomaly)
 
         def budget(data: xr.DataArray, seconds=seconds, valid=valid) -> xr.DataArray:
-            return _annual_budgets(data.where(valid), cell_area, seconds, units, spatial).isel(year=0, drop=True)
+            return annual_budget(data.where(valid), cell_area, seconds, units=units).isel(year=0, drop=True)
 
         contributions = xr.concat([budget(phi.sel(driver=label)) for label in phi.driver.values], dim="driver", coords="minimal", compat="override")
         per_year_contribution.append(contributions.assign_coords(driver=phi.driver))
@@ -240,7 +224,7 @@ def anomaly_attribution(
         observed = ds[target]
         seconds_all = step_seconds
         valid_obs = np.isfinite(observed)
-        observed_budget = _annual_budgets(observed.where(valid_obs), cell_area, seconds_all, units, spatial)
+        observed_budget = annual_budget(observed.where(valid_obs), cell_area, seconds_all, units=units)
         result["observed_anomaly"] = (observed_budget.sel(year=period_years).mean("year") - observed_budget.sel(year=reference_years).mean("year")).assign_attrs(
             long_name=f"observed budget anomaly of {described} (each year on its own calendar)", **budget_attrs)
     if regions is not None:
