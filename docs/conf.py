@@ -11,6 +11,7 @@ executing the notebooks on the built-in datasets.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # document this checkout's xrann
 
 import xrann  # noqa: E402
+from jupyter_client.connect import ConnectionFileMixin  # noqa: E402
 
 project = "xrann"
 author = "xrann developers"
@@ -61,6 +63,9 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = True  # files a notebook writes never land in the source tree
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Kernels talk to the build over IPC sockets (local files) instead of TCP: the kernel then has nothing to
+# warn about ("Kernel is running over TCP without encryption", once per notebook) and no port is opened.
+ConnectionFileMixin.transport.default_value = "ipc"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
@@ -76,4 +81,19 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "install": [], "quickstart": []}
+# pages without sub-pages would show an empty "Section Navigation" column
+html_sidebars = {"index": [], "install": [], "quickstart": [], "network": [], "model_format": [], "reliability": [], "changelog": [], "examples/*": []}
+
+
+def _repository_links(app, docname: str, source: list[str]) -> None:
+    """Notebooks link pages as the repository lays them out, so the links work when a notebook is opened
+    in Jupyter: siblings as ``dask_cluster.ipynb``, docs pages as ``../docs/network.md``. ``docs/examples``
+    is a symlink (MyST resolves links from the notebook's real folder), so here those links become
+    ``{doc}`` references from the docs root."""
+    if docname.startswith("examples/"):
+        source[0] = re.sub(r'\[([^][\n"\\]+)\]\(\.\./docs/([\w/-]+)\.md\)', r"{doc}`\1 </\2>`", source[0])
+        source[0] = re.sub(r'\[([^][\n"\\]+)\]\(([\w-]+)\.ipynb\)', r"{doc}`\1 </examples/\2>`", source[0])
+
+
+def setup(app) -> None:
+    app.connect("source-read", _repository_links)
