@@ -73,6 +73,7 @@ myst_heading_anchors = 3
 html_theme = "pydata_sphinx_theme"
 html_title = f"xrann {release}"
 html_static_path = ["_static"]
+html_css_files = ["xrann.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,

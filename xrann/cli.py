@@ -552,7 +552,9 @@ def _draw_demo_figures(out: Path, ds: xr.Dataset, network: Model, predicted: xr.
             title=f"NEE ({observed.attrs.get('units', '')}), mean of the held-out years {years}",
         ),
         "seasonal_cycle": lambda: plot.seasonal_cycle(evaluation),
-        "regional_series": lambda: plot.regional_series(observed, predicted, find_cell_area(ds, network.target)),
+        "regional_series": lambda: plot.regional_series(
+            observed, predicted, find_cell_area(ds, network.target), held_out=DEMO_VALIDATION_YEARS
+        ),
         "scatter": lambda: plot.scatter(observed.isel(time=held_out), predicted.isel(time=held_out)),
         "history": lambda: plot.history(network),
     }
