@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # document this checkout's xrann
 
 import xrann  # noqa: E402
-from jupyter_client.connect import ConnectionFileMixin  # noqa: E402
 
 project = "xrann"
 author = "xrann developers"
@@ -63,9 +63,19 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = True  # files a notebook writes never land in the source tree
 nb_execution_show_tb = True
 nb_merge_streams = True
-# Kernels talk to the build over IPC sockets (local files) instead of TCP: the kernel then has nothing to
-# warn about ("Kernel is running over TCP without encryption", once per notebook) and no port is opened.
-ConnectionFileMixin.transport.default_value = "ipc"
+# Kernels start with a profile of their own (in the build's temp dir) whose only setting drops ipykernel's
+# "Kernel is running over TCP without encryption" warning, printed once per notebook: the build's kernels
+# listen on localhost only. Every other kernel message still shows.
+_IPYTHONDIR = Path(tempfile.mkdtemp(prefix="xrann-docs-ipython-"))
+(_IPYTHONDIR / "profile_default").mkdir()
+(_IPYTHONDIR / "profile_default" / "ipython_kernel_config.py").write_text(
+    "import logging\n\n\n"
+    "class _LocalTcpIsFine(logging.Filter):\n"
+    "    def filter(self, record):\n"
+    "        return 'running over TCP without encryption' not in record.getMessage()\n\n\n"
+    "logging.getLogger('IPKernelApp').addFilter(_LocalTcpIsFine())\n"
+)
+os.environ["IPYTHONDIR"] = str(_IPYTHONDIR)
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 

@@ -94,21 +94,26 @@ def test_progress_bar_class_is_none_without_tqdm(monkeypatch):
 @pytest.fixture
 def kernel(monkeypatch):
     """This process looks like a Jupyter kernel launched by the process whose command line the test sets."""
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    import ipywidgets  # noqa: F401  (imported while the real IPython is in place)
+    import tqdm.notebook  # noqa: F401
+
+    shell = types.SimpleNamespace(kernel=object())  # what IPython.get_ipython() returns in a kernel
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
     monkeypatch.setenv("JPY_PARENT_PID", "4242")
     launched_by = {"command": "/usr/bin/python3 -m jupyter_server --port 8888"}
     monkeypatch.setattr("xrann.core.progress.launcher_command", lambda pid: launched_by["command"] if pid == 4242 else "")
     return launched_by
 
 
-def test_outside_a_kernel_the_bar_is_tqdms_text_bar():
+def test_outside_a_kernel_the_bar_is_tqdms_text_bar(monkeypatch):
     from tqdm.std import tqdm
 
     assert progress_bar_class() is tqdm
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # imported by a library, no kernel
+    assert progress_bar_class() is tqdm and wants_progress(None) is False
 
 
 def test_a_notebook_with_ipywidgets_gets_a_widget_bar(kernel):
-    pytest.importorskip("ipywidgets")
     from tqdm.notebook import tqdm as notebook_tqdm
 
     assert progress_bar_class() is notebook_tqdm

@@ -38,7 +38,10 @@ def in_jupyter_kernel() -> bool:
     >>> in_jupyter_kernel()  # doctests run outside a kernel
     False
     """
-    return "ipykernel" in sys.modules
+    # IPython is already imported in a kernel; a library importing ipykernel does not make a kernel
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def launcher_command(pid: int) -> str:
