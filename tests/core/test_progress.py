@@ -5,6 +5,7 @@ Dataset draws both bars is tested with the fit modes in ``tests/fit``.
 """
 
 import os
+import subprocess
 import sys
 import types
 import warnings
@@ -149,8 +150,14 @@ def test_notebooks_executed_unattended_are_quiet_by_default(kernel, launcher):
     assert wants_progress(True) is True  # an explicit choice still wins
 
 
-def test_launcher_command_reads_this_process():
-    assert "pytest" in launcher_command(os.getpid()) or not os.path.exists("/proc")
+@pytest.mark.skipif(not os.path.exists("/proc"), reason="reads /proc (Linux)")
+def test_launcher_command_reads_a_process_command_line():
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "jupyter-nbconvert", "--execute"])
+    try:
+        assert launcher_command(launcher.pid).endswith("import time; time.sleep(30) jupyter-nbconvert --execute ")
+    finally:
+        launcher.kill()
+        launcher.wait()
     assert launcher_command(-1) == ""
 
 
