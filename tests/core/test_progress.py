@@ -7,6 +7,7 @@ Dataset draws both bars is tested with the fit modes in ``tests/fit``.
 import os
 import subprocess
 import sys
+import time
 import types
 import warnings
 
@@ -154,6 +155,10 @@ def test_notebooks_executed_unattended_are_quiet_by_default(kernel, launcher):
 def test_launcher_command_reads_a_process_command_line():
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "jupyter-nbconvert", "--execute"])
     try:
+        for _ in range(100):  # the command line appears once the new process has exec'd python
+            if launcher_command(launcher.pid).endswith("--execute "):
+                break
+            time.sleep(0.05)
         assert launcher_command(launcher.pid).endswith("import time; time.sleep(30) jupyter-nbconvert --execute ")
     finally:
         launcher.kill()
