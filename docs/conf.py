@@ -11,7 +11,9 @@ executing the notebooks on the built-in datasets.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -61,6 +63,19 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = True  # files a notebook writes never land in the source tree
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Kernels start with a profile of their own (in the build's temp dir) whose only setting drops ipykernel's
+# "Kernel is running over TCP without encryption" warning, printed once per notebook: the build's kernels
+# listen on localhost only. Every other kernel message still shows.
+_IPYTHONDIR = Path(tempfile.mkdtemp(prefix="xrann-docs-ipython-"))
+(_IPYTHONDIR / "profile_default").mkdir()
+(_IPYTHONDIR / "profile_default" / "ipython_kernel_config.py").write_text(
+    "import logging\n\n\n"
+    "class _LocalTcpIsFine(logging.Filter):\n"
+    "    def filter(self, record):\n"
+    "        return 'running over TCP without encryption' not in record.getMessage()\n\n\n"
+    "logging.getLogger('IPKernelApp').addFilter(_LocalTcpIsFine())\n"
+)
+os.environ["IPYTHONDIR"] = str(_IPYTHONDIR)
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
@@ -68,6 +83,7 @@ myst_heading_anchors = 3
 html_theme = "pydata_sphinx_theme"
 html_title = f"xrann {release}"
 html_static_path = ["_static"]
+html_css_files = ["xrann.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
@@ -76,4 +92,19 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "install": [], "quickstart": []}
+# pages without sub-pages would show an empty "Section Navigation" column
+html_sidebars = {"index": [], "install": [], "quickstart": [], "network": [], "model_format": [], "reliability": [], "changelog": [], "examples/*": []}
+
+
+def _repository_links(app, docname: str, source: list[str]) -> None:
+    """Notebooks link pages as the repository lays them out, so the links work when a notebook is opened
+    in Jupyter: siblings as ``dask_cluster.ipynb``, docs pages as ``../docs/network.md``. ``docs/examples``
+    is a symlink (MyST resolves links from the notebook's real folder), so here those links become
+    ``{doc}`` references from the docs root."""
+    if docname.startswith("examples/"):
+        source[0] = re.sub(r'\[([^][\n"\\]+)\]\(\.\./docs/([\w/-]+)\.md\)', r"{doc}`\1 </\2>`", source[0])
+        source[0] = re.sub(r'\[([^][\n"\\]+)\]\(([\w-]+)\.ipynb\)', r"{doc}`\1 </examples/\2>`", source[0])
+
+
+def setup(app) -> None:
+    app.connect("source-read", _repository_links)

@@ -10,6 +10,7 @@ import xarray as xr
 
 import xrann
 from xrann.cli import DEMO_DRIVERS, main
+from xrann.evaluation import evaluate
 
 
 @pytest.fixture
@@ -116,23 +117,30 @@ def test_validation_years_need_a_time_dim(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "the following arguments are required: {demo,fit,predict}"),
+        ([], "the following arguments are required: {demo,fit,predict,evaluate}"),
         (["train"], "invalid choice: 'train'"),
         (["fit", "data.nc", "--out", "m.nc"], "the following arguments are required: --target"),
-        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--hidden", "4,x"], "argument --hidden: expected comma-separated integers"),
+        (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--hidden", "4,x"], "argument --hidden: expected nodes per hidden layer as comma-separated positive integers"),
         (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--hidden", "0"], "hidden layer sizes must be positive"),
         (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
         (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--drivers", ","], "argument --drivers: expected comma-separated variable names"),
         (["fit", "data.nc", "--target", "nee", "--out", "m.nc", "--validation-years", "2007,x"], "argument --validation-years"),
         (["predict", "model.nc", "--out", "p.nc"], "the following arguments are required: drivers"),
+        (["fit", "d.nc", "--target", "nee", "--out", "m.nc", "--hidden", "8x8"],
+         "argument --hidden: expected nodes per hidden layer as comma-separated positive integers, e.g. --hidden 8 for one "
+         "layer of 8 nodes or --hidden 8,8 for two, got '8x8'"),
+        (["fit", "d.nc", "--target", "nee", "--out", "m.nc", "--chunks", "time=x"], "chunk size of 'time' must be an integer, -1 (whole dim) or auto, got 'x'"),
+        (["fit", "d.nc", "--target", "nee", "--out", "m.nc", "--chunks", "12"], "expected 'auto' or dim=size pairs such as time=12,lat=60, got '12'"),
+        (["evaluate", "m.nc", "d.nc", "--out", "budgets.txt"], "--out 'budgets.txt' must end in .nc (netCDF) or .csv"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, capsys):
     status, _, err = run(capsys, *argv)
     assert status == 2
-    assert "xrann" in err and "error: " in err
+    assert err.startswith("xrann: error: ") and err.count("\n") == 1
     assert message in err
+    assert ("such as 2007,2015" in err) == ("--validation-years" in argv)
 
 
 def test_version_and_module_entry_point(capsys):
@@ -140,7 +148,7 @@ def test_version_and_module_entry_point(capsys):
     assert status == 0 and out.strip() == f"xrann {xrann.__version__}"
     result = subprocess.run([sys.executable, "-m", "xrann", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
-    assert "{demo,fit,predict}" in result.stdout
+    assert "{demo,fit,predict,evaluate}" in result.stdout
 
 
 def test_demo_figures_are_skipped_with_a_clear_message_without_matplotlib(grid, tmp_path, capsys, monkeypatch):
@@ -186,3 +194,106 @@ def test_demo_acceptance_on_the_built_in_north_america_data(tmp_path, capsys):
     assert xrann.open_model(out / "model_linear.nc").method == "linear"
     for name in ("maps", "seasonal_cycle", "regional_series", "scatter", "history"):
         assert (out / f"{name}.png").stat().st_size > 10_000
+
+
+def xrann_command(*argv, cwd=None):
+    """Run ``python -m xrann ARGV`` as a user would, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "xrann", *map(str, argv)], capture_output=True, text=True, check=False, cwd=cwd)
+
+
+@pytest.fixture
+def split_files(grid, tmp_path):
+    """The test grid as one netCDF file per year plus the static land-cover map alone, and a Zarr store."""
+    ds = grid.drop_vars("region")
+    for year in (2007, 2008):
+        ds.drop_vars("landcover").sel(time=str(year)).to_netcdf(tmp_path / f"nee_{year}.nc")
+    ds[["landcover"]].to_netcdf(tmp_path / "static.nc")
+    ds.drop_vars("nee").to_zarr(tmp_path / "drivers.zarr", zarr_format=2)
+    return ds
+
+
+def test_open_inputs_combines_globs_and_keeps_static_maps_static(split_files, tmp_path):
+    from xrann.cli import open_inputs
+
+    combined, paths = open_inputs([tmp_path / "nee_*.nc", tmp_path / "static.nc"], chunks={"time": 12, "lat": 3})
+    assert [path.name for path in paths] == ["nee_2007.nc", "nee_2008.nc", "static.nc"]
+    assert combined["landcover"].dims == ("lat", "lon")  # not broadcast over time
+    assert combined["nee"].chunks == ((12, 12), (3, 3), (8,))  # lazy, with the chunks asked for
+    xr.testing.assert_identical(combined.compute(), split_files[list(combined.data_vars)].assign_attrs(combined.attrs))
+    store, _ = open_inputs([tmp_path / "drivers.zarr"], chunks="auto")
+    assert store["t2m"].chunks is not None
+    xr.testing.assert_equal(store["t2m"].compute(), split_files["t2m"])
+
+
+def test_fit_predict_evaluate_on_globs_and_zarr_with_provenance(split_files, tmp_path):
+    """The pangeo workflow as subprocesses: globs, --chunks, a Zarr store, held-out skill, budgets and provenance."""
+    model = tmp_path / "model.nc"
+    done = xrann_command(
+        "fit", tmp_path / "nee_*.nc", tmp_path / "static.nc", "--target", "nee", "--drivers", "t2m,swdown,landcover",
+        "--method", "linear", "--validation-years", "2008", "--chunks", "time=12,lat=3", "--no-progress", "--out", model,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "on 540 samples (540 held out for validation)" in done.stdout
+    assert "held-out skill on 2008:" in done.stdout
+    skill = evaluate(split_files, xrann.open_model(model), period=[2008])
+    assert f"R2 {float(skill['r2']):.3f}".split()[1] in done.stdout
+    with xr.open_dataset(model) as written:
+        assert written.attrs["xrann_version"] == xrann.__version__
+        assert written.attrs["history"].endswith(f"xrann fit '{tmp_path}/nee_*.nc' {tmp_path}/static.nc --target nee "
+                                                 "--drivers t2m,swdown,landcover --method linear --validation-years 2008 --chunks time=12,lat=3 "
+                                                 f"--no-progress --out {model}")
+        assert written.attrs["xrann_inputs"] == f"{tmp_path}/nee_2007.nc, {tmp_path}/nee_2008.nc, {tmp_path}/static.nc"
+
+    done = xrann_command("predict", model, tmp_path / "drivers.zarr", "--chunks", "auto", "--out", tmp_path / "pred.nc")
+    assert done.returncode == 0, done.stderr
+    with xr.open_dataset(tmp_path / "pred.nc") as predicted:
+        xr.testing.assert_allclose(predicted["nee_predicted"], split_files.ann.predict(xrann.open_model(model)))
+        assert predicted.attrs["xrann_model"] == str(model)
+        assert predicted.attrs["xrann_inputs"] == str(tmp_path / "drivers.zarr")
+        assert predicted.attrs["title"] == "xrann test grid"  # the input's attributes are kept
+        assert "xrann predict" in predicted.attrs["history"] and predicted.attrs["date_created"][:2] == "20"
+
+    done = xrann_command("evaluate", model, tmp_path / "nee_*.nc", tmp_path / "static.nc", "--years", "2008", "--out", tmp_path / "scores.nc")
+    assert done.returncode == 0, done.stderr
+    assert "RMSE (umol m-2 s-1)" in done.stdout and f"wrote {tmp_path / 'scores.nc'}" in done.stdout
+    with xr.open_dataset(tmp_path / "scores.nc") as scores:
+        assert float(scores["rmse"]) == pytest.approx(float(skill["rmse"]), rel=1e-6)
+        assert "xrann evaluate" in scores.attrs["history"]
+
+
+def test_evaluate_writes_budgets_to_csv(tmp_path):
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2007-01", end="2008-12")
+    ds.to_netcdf(tmp_path / "na.nc")
+    model = ds.ann.fit(target="nee", drivers=["t2m", "swdown"], method="linear")
+    model.to_netcdf(tmp_path / "m.nc")
+    done = xrann_command("evaluate", tmp_path / "m.nc", tmp_path / "na.nc", "--out", tmp_path / "budgets.csv")
+    assert done.returncode == 0, done.stderr
+    assert "budget 2007 (PgC yr-1)" in done.stdout
+    text = (tmp_path / "budgets.csv").read_text()
+    assert "# xrann_version: " + xrann.__version__ in text and "# history: " in text
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "budgets.csv", comment="#", index_col="year")
+    expected = evaluate(ds, model)["budget"]
+    np.testing.assert_allclose(table["predicted"].to_numpy(), expected.sel(source="predicted").values)
+    np.testing.assert_allclose(table["observed"].to_numpy(), expected.sel(source="observed").values)
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["predict", "{tmp}/m.nc", "{tmp}/nee_*.nc", "--out", "{tmp}/p.nc"], 1, "xrann: error: no files match the pattern '{tmp}/nee_*.nc'"),
+        (["fit", "{tmp}/absent_*.nc", "--target", "nee", "--out", "{tmp}/m.nc"], 1, "xrann: error: no files match the pattern '{tmp}/absent_*.nc'"),
+        (["fit", "d.nc", "--target", "nee", "--out", "m.nc", "--hidden", "8x8"], 2, "--hidden 8,8 for two, got '8x8'"),
+        (["demo", "--out", "{tmp}/existing.nc"], 2, "xrann: error: --out '{tmp}/existing.nc' exists and is a file; the demo writes several "
+         "files into a directory: give a new directory, or add --overwrite to replace the file by one"),
+    ],
+)
+def test_misuse_as_a_subprocess_is_one_line_without_traceback(argv, status, message, tmp_path):
+    (tmp_path / "existing.nc").write_text("keep me")
+    (tmp_path / "m.nc").write_text("not reached")
+    done = xrann_command(*(arg.format(tmp=tmp_path) for arg in argv))
+    assert done.returncode == status
+    assert message.format(tmp=tmp_path) in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert (tmp_path / "existing.nc").read_text() == "keep me"

@@ -134,3 +134,51 @@ def test_history(predicted, tmp_path):
     assert axis.get_legend_handles_labels()[1] == ["loss", "val_loss", "kept epoch"]
     assert len(axis.lines[0].get_xdata()) == model.history.sizes["epoch"]
     assert _saved(figure, tmp_path, "history") > 5_000
+
+
+@pytest.mark.parametrize("calendar", ["noleap", "360_day"])
+def test_regional_series_on_cftime_calendars_shades_held_out_years(predicted, calendar, tmp_path):
+    pytest.importorskip("nc_time_axis")
+    grid, _, prediction = predicted
+    observed = grid["nee"].convert_calendar(calendar, use_cftime=True, align_on="year" if calendar == "360_day" else None)
+    modelled = prediction.convert_calendar(calendar, use_cftime=True, align_on="year" if calendar == "360_day" else None)
+    figure = plot.regional_series(observed, modelled, held_out=[2008])
+    axis = figure.axes[0]
+    assert axis.get_legend_handles_labels()[1] == ["held-out years", "observed", "predicted"]
+    (span,) = [patch for patch in axis.patches if patch.get_label() == "held-out years"]
+    times = observed["time"].values
+    as_numbers = axis.xaxis.convert_units  # nc-time-axis converts the cftime dates
+    assert span.get_x() == pytest.approx(as_numbers(times[12]))  # January 2008 ...
+    # ... to the last month of 2008 (the series ends there)
+    assert span.get_x() + span.get_width() == pytest.approx(as_numbers(times[-1]))
+    assert _saved(figure, tmp_path, f"series_{calendar}") > 10_000
+
+
+def test_regional_series_on_cftime_without_nc_time_axis_uses_decimal_years(predicted, monkeypatch):
+    grid, _, prediction = predicted
+    monkeypatch.setitem(sys.modules, "nc_time_axis", None)  # not installed
+    observed, modelled = (field.convert_calendar("noleap", use_cftime=True) for field in (grid["nee"], prediction))
+    figure = plot.regional_series(observed, modelled, held_out=[2007])
+    line = figure.axes[0].lines[0]
+    x = np.asarray(line.get_xdata(), dtype=float)
+    np.testing.assert_allclose(x[:2], [2007.0, 2007 + 31 / 365])
+    (span,) = figure.axes[0].patches
+    np.testing.assert_allclose([span.get_x(), span.get_x() + span.get_width()], [2007.0, 2008.0])
+
+
+def test_regional_series_shades_only_years_in_the_series(predicted):
+    grid, _, prediction = predicted
+    figure = plot.regional_series(grid["nee"], prediction, held_out=[2007, 2030])
+    assert [patch.get_label() for patch in figure.axes[0].patches] == ["held-out years"]
+    assert len(plot.regional_series(grid["nee"], prediction).axes[0].patches) == 0
+
+
+def test_maps_labels_are_legible_at_page_width(predicted):
+    grid, _, prediction = predicted
+    figure = plot.maps(grid["nee"], prediction)
+    assert figure.get_size_inches()[0] <= 11  # shrunk less on a page about 7 inches wide
+    panels = figure.axes[:3]
+    for axis in figure.axes:
+        assert all(label.get_fontsize() >= 11 for label in axis.get_yticklabels() + axis.get_xticklabels())
+    assert [axis.get_xlabel() for axis in panels] == ["lon", "lon", "lon"]
+    assert [axis.get_ylabel() for axis in panels] == ["lat", "", ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,6 +48,44 @@ def _label(data: xr.DataArray, name: object = None) -> str:
     name = name if name is not None else data.name if data.name is not None else "value"
     units = data.attrs.get("units")
     return f"{name} ({units})" if units else str(name)
+
+
+#: tick and axis label size of the 3-panel maps (points), readable at page width
+_FONT_SIZE = 11
+
+
+def _axis_name(field: xr.DataArray, position: int) -> str:
+    """The short name of a map axis: ``"lon"``, ``"lat"`` (units are in the tick labels)."""
+    return str(field.dims[position])
+
+
+def _plot_times(time: xr.DataArray) -> np.ndarray:
+    """Time values matplotlib can draw: numpy datetimes as they are; cftime dates (noleap, 360_day, ...)
+    through nc-time-axis (the ``plot`` extra), else as decimal years."""
+    values = time.values
+    if values.dtype.kind != "O":
+        return values
+    try:
+        import nc_time_axis  # noqa: F401  (registers matplotlib converters for cftime dates)
+    except ImportError:
+        days = time.dt.dayofyear - 1 + time.dt.hour / 24
+        return (time.dt.year + days / time.dt.days_in_year).values
+    return values
+
+
+def _shade_held_out(axis, time: xr.DataArray, plotted: np.ndarray, held_out) -> None:
+    """Shade each held-out year, from its first time step to the next year's first (or its last)."""
+    if not held_out:
+        return
+    years = time.dt.year.values
+    for number, year in enumerate(sorted(set(map(int, held_out)))):
+        inside = np.flatnonzero(years == year)
+        if inside.size == 0:
+            continue
+        after = inside[-1] + 1
+        end = plotted[after] if after < plotted.size else plotted[inside[-1]]
+        axis.axvspan(plotted[inside[0]], end, color="tab:blue", alpha=0.12, linewidth=0,
+                     label="held-out years" if number == 0 else None)
 
 
 def _map_2d(data: xr.DataArray) -> xr.DataArray:
@@ -97,19 +136,25 @@ def maps(obs: xr.DataArray, pred: xr.DataArray, *, cmap: str = "viridis", title:
     low = float(min(observed.min(), predicted.min()))
     high = float(max(observed.max(), predicted.max()))
     limit = float(abs(difference).max()) or 1.0
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    # sized so that, shrunk to the width of a page or a notebook, the labels stay readable
+    figure, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True, sharey=True)
     units = obs.attrs.get("units", "")
     panels = [
         (observed, "observed", dict(cmap=cmap, vmin=low, vmax=high)),
         (predicted, "predicted", dict(cmap=cmap, vmin=low, vmax=high)),
         (difference, "predicted - observed", dict(cmap="RdBu_r", vmin=-limit, vmax=limit)),
     ]
-    for axis, (field, panel_title, style) in zip(axes, panels):
-        field.plot(ax=axis, cbar_kwargs={"label": units}, **style)
-        axis.set_title(panel_title)
+    for index, (axis, (field, panel_title, style)) in enumerate(zip(axes, panels)):
+        image = field.plot(ax=axis, cbar_kwargs={"label": units}, **style)
+        image.colorbar.ax.tick_params(labelsize=_FONT_SIZE)
+        image.colorbar.set_label(units, fontsize=_FONT_SIZE)
+        axis.set_title(panel_title, fontsize=_FONT_SIZE + 1)
+        axis.tick_params(labelsize=_FONT_SIZE)
+        axis.set_xlabel(_axis_name(field, -1), fontsize=_FONT_SIZE)
+        axis.set_ylabel(_axis_name(field, 0) if index == 0 else "", fontsize=_FONT_SIZE)
     if title is None:
         title = _label(obs, obs.attrs.get("long_name")) + (", time mean" if find_time_dim(obs) is not None else "")
-    figure.suptitle(title)
+    figure.suptitle(title, fontsize=_FONT_SIZE + 1)
     return figure
 
 
@@ -183,8 +228,13 @@ def _regional_series_pair(
     return regional_mean(obs.where(valid), weights, spatial), regional_mean(pred.where(valid), weights, spatial)
 
 
-def regional_series(obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray | None = None) -> "Figure":
+def regional_series(
+    obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray | None = None, *, held_out: Sequence[int] | None = None
+) -> "Figure":
     """Area-weighted regional mean time series, observed and predicted, with their correlation.
+
+    Any calendar works: numpy datetimes, or cftime dates (``noleap``,
+    ``360_day``, ...) drawn through nc-time-axis (in the ``plot`` extra).
 
     Parameters
     ----------
@@ -192,6 +242,8 @@ def regional_series(obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray
         Fields on ``(time, ...)``; only points where both are finite count.
     weights : xarray.DataArray, optional
         Cell areas or other weights; cos(latitude) when ``None``.
+    held_out : sequence of int, optional
+        Years held out from training (e.g. ``[2007, 2015]``), shaded.
 
     Returns
     -------
@@ -209,20 +261,22 @@ def regional_series(obs: xr.DataArray, pred: xr.DataArray, weights: xr.DataArray
     >>> time = pd.date_range("2007-01-01", periods=24, freq="MS")
     >>> obs = xr.DataArray(np.cos(np.arange(24.0))[:, None], dims=("time", "lat"),
     ...                    coords={"time": time, "lat": [45.0]})
-    >>> regional_series(obs, obs + 0.1).axes[0].get_legend_handles_labels()[1]
-    ['observed', 'predicted']
+    >>> regional_series(obs, obs + 0.1, held_out=[2008]).axes[0].get_legend_handles_labels()[1]
+    ['held-out years', 'observed', 'predicted']
     """
     observed, predicted = _regional_series_pair(obs, pred, weights)
     time_dim = find_time_dim(observed)
     correlation = float(pearson_r(observed, predicted, time_dim))
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(10, 4), constrained_layout=True)
-    axis.plot(observed[time_dim].values, observed.values, color="black", label="observed")
-    axis.plot(predicted[time_dim].values, predicted.values, "--", color="tab:orange", label="predicted")
+    times = _plot_times(observed[time_dim])
+    _shade_held_out(axis, observed[time_dim], times, held_out)
+    axis.plot(times, observed.values, color="black", label="observed")
+    axis.plot(times, predicted.values, "--", color="tab:orange", label="predicted")
     axis.axhline(0, color="grey", linewidth=0.5)
     axis.set_ylabel(_label(obs))
     axis.set_title(f"area-weighted regional mean (r = {correlation:.3f})")
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the curves fill the axes
     return figure
 
 

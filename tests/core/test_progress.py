@@ -4,14 +4,19 @@ These tests drive the bars directly (and through the epoch engine's callback); t
 Dataset draws both bars is tested with the fit modes in ``tests/fit``.
 """
 
+import os
+import subprocess
 import sys
+import time
+import types
+import warnings
 
 import numpy as np
 import pytest
 
 from xrann.core.engine import Schedule, train
 from xrann.core.optimizers import Optimizer, StepResult
-from xrann.core.progress import FitProgress, fit_progress, progress_bar_class, wants_progress
+from xrann.core.progress import FitProgress, fit_progress, launcher_command, progress_bar_class, wants_progress
 
 
 class RecordingBar:
@@ -84,8 +89,81 @@ def test_no_bars_when_not_wanted_or_without_tqdm(recording, monkeypatch):
 
 
 def test_progress_bar_class_is_none_without_tqdm(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # makes `from tqdm.auto import tqdm` raise ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.std", None)  # makes `from tqdm.std import tqdm` raise ImportError
     assert progress_bar_class() is None
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """This process looks like a Jupyter kernel launched by the process whose command line the test sets."""
+    import ipywidgets  # noqa: F401  (imported while the real IPython is in place)
+    import tqdm.notebook  # noqa: F401
+
+    shell = types.SimpleNamespace(kernel=object())  # what IPython.get_ipython() returns in a kernel
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setenv("JPY_PARENT_PID", "4242")
+    launched_by = {"command": "/usr/bin/python3 -m jupyter_server --port 8888"}
+    monkeypatch.setattr("xrann.core.progress.launcher_command", lambda pid: launched_by["command"] if pid == 4242 else "")
+    return launched_by
+
+
+def test_outside_a_kernel_the_bar_is_tqdms_text_bar(monkeypatch):
+    from tqdm.std import tqdm
+
+    assert progress_bar_class() is tqdm
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # imported by a library, no kernel
+    assert progress_bar_class() is tqdm and wants_progress(None) is False
+
+
+def test_a_notebook_with_ipywidgets_gets_a_widget_bar(kernel):
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    assert progress_bar_class() is notebook_tqdm
+    assert wants_progress(None) is True  # someone has the notebook open in a Jupyter server
+
+
+def test_a_notebook_without_ipywidgets_gets_a_text_bar_and_no_warning(kernel, monkeypatch, capsys):
+    from tqdm.std import tqdm
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # ipywidgets is not installed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tqdm.auto's "IProgress not found" would fail here
+        assert progress_bar_class() is tqdm
+        bars = fit_progress(True, total_epochs=2)
+        bars.end_epoch(0, 0.5, None)
+        bars.close()
+    assert "xrann fit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        "/usr/bin/python3 /usr/local/bin/jupyter-nbconvert --to notebook --execute tutorial.ipynb",
+        "python3 -m sphinx -W -b html docs docs/_build/html",
+        "python3 -c from nbclient import NotebookClient",
+        "/usr/bin/python3 /usr/local/bin/papermill in.ipynb out.ipynb",
+    ],
+)
+def test_notebooks_executed_unattended_are_quiet_by_default(kernel, launcher):
+    kernel["command"] = launcher
+    assert wants_progress(None) is False
+    assert fit_progress(None, 5).shown is False
+    assert wants_progress(True) is True  # an explicit choice still wins
+
+
+@pytest.mark.skipif(not os.path.exists("/proc"), reason="reads /proc (Linux)")
+def test_launcher_command_reads_a_process_command_line():
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "jupyter-nbconvert", "--execute"])
+    try:
+        for _ in range(100):  # the command line appears once the new process has exec'd python
+            if launcher_command(launcher.pid).endswith("--execute "):
+                break
+            time.sleep(0.05)
+        assert launcher_command(launcher.pid).endswith("import time; time.sleep(30) jupyter-nbconvert --execute ")
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert launcher_command(-1) == ""
 
 
 def test_non_interactive_default_is_silent():
@@ -139,3 +217,15 @@ def test_progress_true_draws_tqdm_bars_on_stderr(capsys):
     bars.end_epoch(0, 0.5, None)
     bars.close()
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("off", False), ("0", False), ("on", True), ("TRUE", True), ("", False)])
+def test_xrann_progress_sets_the_default_for_a_run(monkeypatch, setting, expected):
+    monkeypatch.setenv("XRANN_PROGRESS", setting)
+    assert wants_progress(None) is expected  # pytest: not interactive, so "" keeps the silent default
+    assert wants_progress(True) is True and wants_progress(False) is False
+
+
+def test_xrann_progress_off_silences_a_notebook(kernel, monkeypatch):
+    monkeypatch.setenv("XRANN_PROGRESS", "off")
+    assert wants_progress(None) is False

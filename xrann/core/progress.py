@@ -3,15 +3,94 @@
 A bar is shown when ``progress=True``, or with ``progress=None`` when the
 session is interactive (a terminal or a notebook); ``progress=False`` is silent.
 Streaming fits show a second bar for the blocks of the current epoch.
+
+In a Jupyter kernel the bar is a widget when ipywidgets is installed (the
+``progress`` extra brings it) and a text bar otherwise, without tqdm's
+"IProgress not found" warning. A notebook executed without a browser
+(``jupyter nbconvert --execute``, nbclient, papermill, a Sphinx build with
+myst-nb or nbsphinx) shows no bar by default: nobody watches it, and the
+saved output would keep every redraw. ``XRANN_PROGRESS=off`` (or ``on``)
+in the environment sets the default for any other runner.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["wants_progress", "FitProgress", "fit_progress"]
+
+#: programs that execute notebooks without anyone watching (matched in the kernel's launcher command line)
+HEADLESS_LAUNCHERS = ("nbconvert", "nbclient", "papermill", "sphinx", "jupyter-execute", "jupyter_cache", "jupyter-cache", "nbval")
+
+
+def in_jupyter_kernel() -> bool:
+    """Whether this Python runs inside a Jupyter (ipykernel) kernel.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> in_jupyter_kernel()  # doctests run outside a kernel
+    False
+    """
+    # IPython is already imported in a kernel; a library importing ipykernel does not make a kernel
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def launcher_command(pid: int) -> str:
+    """The command line of process ``pid`` (Linux ``/proc``), or ``""`` when it cannot be read.
+
+    Parameters
+    ----------
+    pid : int
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> launcher_command(os.getpid()) == "" or "python" in launcher_command(os.getpid())
+    True
+    """
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as stream:
+            return stream.read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+
+
+def executed_headless() -> bool:
+    """Whether this kernel was started by a program that runs notebooks unattended.
+
+    Jupyter sets ``JPY_PARENT_PID`` in every kernel to the process that
+    launched it; that process is a Jupyter server for a notebook someone is
+    looking at, and nbconvert, nbclient, papermill or Sphinx when the notebook
+    is executed in the background.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> executed_headless()  # not in a kernel
+    False
+    """
+    if not in_jupyter_kernel():
+        return False
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    if not parent.isdigit():
+        return False
+    command = launcher_command(int(parent)).lower()
+    return any(name in command for name in HEADLESS_LAUNCHERS)
 
 
 def wants_progress(progress: bool | None) -> bool:
@@ -20,7 +99,10 @@ def wants_progress(progress: bool | None) -> bool:
     Parameters
     ----------
     progress : bool or None
-        ``None`` means "only when interactive" (a Python prompt, a notebook, or stderr is a terminal).
+        ``None`` means "only when interactive": a Python prompt, a notebook
+        someone has open, or stderr a terminal; not a notebook executed by
+        nbconvert, nbclient, papermill or Sphinx. The environment variable
+        ``XRANN_PROGRESS=off`` (or ``on``) sets this default for a whole run.
 
     Returns
     -------
@@ -33,13 +115,24 @@ def wants_progress(progress: bool | None) -> bool:
     """
     if progress is not None:
         return bool(progress)
-    if hasattr(sys, "ps1") or "ipykernel" in sys.modules:
+    setting = os.environ.get("XRANN_PROGRESS", "").strip().lower()
+    if setting in ("0", "off", "false", "no"):
+        return False
+    if setting in ("1", "on", "true", "yes"):
+        return True
+    if in_jupyter_kernel():
+        return not executed_headless()
+    if hasattr(sys, "ps1"):
         return True
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def progress_bar_class() -> Any | None:
-    """``tqdm.auto.tqdm`` when tqdm is installed, else ``None`` (no bars).
+    """The tqdm bar for this session, or ``None`` when tqdm is not installed (no bars).
+
+    ``tqdm.notebook.tqdm`` (a widget) in a Jupyter kernel with ipywidgets,
+    else the text bar ``tqdm.std.tqdm``: never ``tqdm.auto``, which warns
+    "IProgress not found" in a kernel without ipywidgets.
 
     Returns
     -------
@@ -51,9 +144,16 @@ def progress_bar_class() -> Any | None:
     True
     """
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError:
         return None
+    if in_jupyter_kernel():
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as notebook_tqdm
+        except ImportError:
+            return tqdm
+        return notebook_tqdm
     return tqdm
 
 
