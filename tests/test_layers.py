@@ -34,6 +34,8 @@ LAYERS: dict[str, int] = {
     "xrann.importance": 6,
     "xrann.response": 7,
     "xrann.crossval": 7,
+    "xrann.folds": 7,
+    "xrann.search": 7,
     "xrann.plot": 8,
     "xrann.accessor": 8,
     "xrann.sklearn": 8,
