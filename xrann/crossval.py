@@ -321,15 +321,21 @@ def cross_validate(
         tasks = [(target_name, driver_names, *task, False) for task in tasks]
 
     weights = area_weights(observed, cell_area)
+    bare = xr.DataArray(observed.values, dims=dims, attrs=observed.attrs)  # no coordinates: nothing to align
+    bare_weights = None if weights is None else xr.DataArray(np.asarray(weights.values), dims=weights.dims)
     total = np.zeros(observed.shape)
     count = np.zeros(observed.shape, dtype=np.int64)
     fold_scores: list[Any] = [None] * len(folds)
     n_training = np.zeros(len(folds), dtype=np.int64)
     models: list[Any] = [None] * len(folds)
     for fold, (index, predicted, n_train, model) in run_folds(function, data, tasks, progress=progress):
-        held = np.full(observed.shape, np.nan)
-        held[np.ix_(*index)] = predicted
-        fold_scores[fold] = scores(observed.where(np.isfinite(held)), observed.copy(data=held), weights=weights)
+        # scored on the fold's bounding index, on bare arrays (aligning coordinates dominated small folds)
+        held_obs = bare.isel(dict(zip(dims, index)))
+        held_obs = held_obs.where(np.isfinite(predicted))
+        held_weights = None if weights is None else bare_weights.isel(
+            {dim: positions for dim, positions in zip(dims, index) if dim in weights.dims}
+        )
+        fold_scores[fold] = scores(held_obs, held_obs.copy(data=predicted), weights=held_weights)
         total[np.ix_(*index)] += np.nan_to_num(predicted)
         count[np.ix_(*index)] += np.isfinite(predicted)
         n_training[fold] = n_train

@@ -370,22 +370,25 @@ class Folds:
         return held.copy(data=near.reshape(held.shape))
 
 
-def _positions(ds: xr.Dataset, factor: Factor) -> xr.Dataset:
-    """Latitude and longitude of every position of a spatial factor's dims."""
+def _positions(ds: xr.Dataset, factor: Factor, target_dims: tuple[Hashable, ...]) -> tuple[xr.Dataset, Factor]:
+    """Latitude and longitude of every spatial position, and the factor spread over their dims."""
     found = {}
     for key, names in (("latitude", ("lat", "latitude")), ("longitude", ("lon", "longitude"))):
         candidates = [
             name for name in ds.coords
             if str(ds[name].attrs.get("standard_name", "")) == key or str(name).lower() in names
         ]
-        usable = [name for name in candidates if set(ds[name].dims) <= set(factor.codes.dims) and ds[name].ndim > 0]
+        usable = [name for name in candidates if set(ds[name].dims) <= set(target_dims) and ds[name].ndim > 0]
         if not usable:
             raise ValueError(
-                f"buffer in km needs the {key} (degrees) of every cell on the dims {factor.codes.dims}, and the Dataset "
+                f"buffer in km needs the {key} (degrees) of every cell on the target's dims {target_dims}, and the Dataset "
                 f"has none; add lat/lon coordinates or give the buffer in cells (buffer_units='cells')."
             )
         found[key] = xr.DataArray(ds[usable[0]].values, dims=ds[usable[0]].dims)
-    return xr.Dataset(found).broadcast_like(factor.codes)
+    positions = xr.Dataset(found).broadcast_like(factor.codes)
+    dims = [d for d in target_dims if d in positions.dims]
+    codes = factor.codes.broadcast_like(positions).transpose(*dims)
+    return positions.transpose(*dims), Factor(codes, factor.names, factor.values, spatial=True)
 
 
 def make_folds(
@@ -485,7 +488,10 @@ def make_folds(
                 f"{factor.values if len(factor.values) <= 12 else factor.names[:12]}), so that every fold keeps groups to train on."
             )
     choices = list(itertools.product(*[itertools.combinations(range(f.n_groups), c) for f, c in zip(factors, leave_outs)]))
-    positions = _positions(ds, spatial[0]) if buffer and buffer_units == "km" else None
+    positions = None
+    if buffer and buffer_units == "km":
+        positions, spread = _positions(ds, spatial[0], variable.dims)
+        factors[factors.index(spatial[0])] = spread
     folds = Folds(factors, choices, float(buffer) if buffer else None, buffer_units, positions)
     for fold in range(len(folds)):
         trains = (valid & ~folds.excluded(fold)).any()

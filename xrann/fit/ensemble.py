@@ -210,6 +210,7 @@ def combine_models(models: Sequence[Model], *, kind: str = "folds", hyperparamet
     Model
         ``n_members == len(models)``; hyperparameters of the first model plus
         ``members`` and ``ensemble``; ``history`` over ``(member, epoch)``;
+        ``sample_counts`` the largest of the members';
         the training envelope is every member's centroids in the common
         scaling (reference distance: the largest of the members').
 
@@ -297,7 +298,7 @@ def combine_models(models: Sequence[Model], *, kind: str = "folds", hyperparamet
     combined = dict(first.hyperparameters)
     combined.update(members=len(models), ensemble=kind)
     combined.update(dict(hyperparameters or {}))
-    counts = {key: int(np.sum([model.sample_counts.get(key, 0) for model in models])) for key in first.sample_counts}
+    counts = {key: int(np.max([model.sample_counts.get(key, 0) for model in models])) for key in first.sample_counts}
     return Model(
         core=EnsembleCore(cores, kind),
         driver_scaler=driver_scaler,
