@@ -37,7 +37,7 @@ from .model import Model
 from .metrics import scores
 from .predict import predict_dataset
 
-__all__ = ["cross_validate", "fold_groups", "run_folds"]
+__all__ = ["cross_validate", "fold_groups", "fit_fold", "score_fold", "bare_arrays", "run_folds"]
 
 
 def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -47,7 +47,7 @@ def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
-def _fit_fold(
+def fit_fold(
     data: xr.Dataset,
     target: Hashable,
     drivers: list[Hashable],
@@ -56,7 +56,39 @@ def _fit_fold(
     settings: dict,
     keep_model: bool,
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray, int, Model | None]:
-    """Train on the samples not excluded; predict the held-out ones (positions and values on the target's dims)."""
+    """Train one fold's model on the samples it keeps and predict the samples it holds out.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        The target and drivers, in memory.
+    target : hashable
+    drivers : list of hashable
+    held_out, excluded : numpy.ndarray
+        Boolean masks on the target's dims (`xrann.folds.Folds.held_out`,
+        `xrann.folds.Folds.excluded`): samples to predict, samples not to train on.
+    settings : dict
+        Passed to `xrann.fit.fit_dataset`.
+    keep_model : bool
+        Return the model too.
+
+    Returns
+    -------
+    index : tuple of numpy.ndarray
+        Per dim of the target, the positions of the fold's bounding box.
+    predicted : numpy.ndarray
+        Predictions on that box, NaN outside the held-out samples.
+    n_training : int
+    model : Model or None
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"y": ("x", np.linspace(0.0, 1.0, 6)), "a": ("x", np.linspace(0.0, 2.0, 6))})
+    >>> held = np.array([False, False, True, True, False, False])
+    >>> index, predicted, n, _ = fit_fold(ds, "y", ["a"], held, held, {"method": "linear"}, False)
+    >>> index[0].tolist(), predicted.round(3).tolist(), n
+    ([2, 3], [0.4, 0.6], 4)
+    """
     observed = data[target]
     dims = observed.dims
     training_index = _crop(~excluded)
@@ -69,6 +101,60 @@ def _fit_fold(
     predicted = predict_dataset(data.isel(dict(zip(dims, test_index))), model).transpose(*dims).values
     predicted = np.where(held_out[np.ix_(*test_index)], predicted, np.nan)
     return test_index, predicted, model.sample_counts["training"], model if keep_model else None
+
+
+def bare_arrays(observed: xr.DataArray, weights: xr.DataArray | None) -> tuple[xr.DataArray, xr.DataArray | None]:
+    """The target and its weights without coordinates, for scoring many folds fast (nothing to align).
+
+    Parameters
+    ----------
+    observed : xarray.DataArray
+    weights : xarray.DataArray or None
+        On some of the target's dims.
+
+    Returns
+    -------
+    tuple of xarray.DataArray (or None for absent weights)
+
+    Examples
+    --------
+    >>> bare, _ = bare_arrays(xr.DataArray([1.0], dims="x", coords={"x": [5]}), None)
+    >>> list(bare.coords)
+    []
+    """
+    bare = xr.DataArray(observed.values, dims=observed.dims, attrs=observed.attrs)
+    return bare, None if weights is None else xr.DataArray(np.asarray(weights.values), dims=weights.dims)
+
+
+def score_fold(
+    observed: xr.DataArray, weights: xr.DataArray | None, index: tuple[np.ndarray, ...], predicted: np.ndarray
+) -> xr.Dataset:
+    """Scores (`xrann.metrics.scores`) of one fold's held-out predictions, from `fit_fold` output.
+
+    Parameters
+    ----------
+    observed, weights : xarray.DataArray
+        From `bare_arrays`.
+    index : tuple of numpy.ndarray
+        The fold's bounding positions per dim of ``observed``.
+    predicted : numpy.ndarray
+        Predictions on that box, NaN where not held out.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> observed = xr.DataArray([1.0, 2.0, 3.0, 4.0], dims="x")
+    >>> float(score_fold(observed, None, (np.array([1, 2]),), np.array([2.0, 4.0]))["rmse"])
+    0.7071067811865476
+    """
+    held_obs = observed.isel(dict(zip(observed.dims, index))).where(np.isfinite(predicted))
+    held_weights = None
+    if weights is not None:
+        held_weights = weights.isel({dim: positions for dim, positions in zip(observed.dims, index) if dim in weights.dims})
+    return scores(held_obs, held_obs.copy(data=predicted), weights=held_weights)
 
 
 def _active_client():
@@ -167,12 +253,12 @@ def _fit_kept_fold(data, target, drivers, held_out, excluded, settings, common):
     valid = common[0] & ~excluded
     values = data[target].transpose(*data[target].dims).values[valid]
     fold_settings = dict(settings, target_range=_fold_target_range((values.min(), values.max()), common))
-    result = _fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
+    result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
     scaler = result[3].target_scaler
     actual = (float(scaler.minimum[0]), float(scaler.maximum[0]))
     if actual != (float(values.min()), float(values.max())):  # validation samples held an extreme out of the scaling
         fold_settings = dict(settings, target_range=_fold_target_range(actual, common))
-        result = _fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
+        result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
     return result
 
 
@@ -317,25 +403,18 @@ def cross_validate(
         function = _fit_kept_fold
         tasks = [(target_name, driver_names, *task, common) for task in tasks]
     else:
-        function = _fit_fold
+        function = fit_fold
         tasks = [(target_name, driver_names, *task, False) for task in tasks]
 
     weights = area_weights(observed, cell_area)
-    bare = xr.DataArray(observed.values, dims=dims, attrs=observed.attrs)  # no coordinates: nothing to align
-    bare_weights = None if weights is None else xr.DataArray(np.asarray(weights.values), dims=weights.dims)
+    bare, bare_weights = bare_arrays(observed, weights)
     total = np.zeros(observed.shape)
     count = np.zeros(observed.shape, dtype=np.int64)
     fold_scores: list[Any] = [None] * len(folds)
     n_training = np.zeros(len(folds), dtype=np.int64)
     models: list[Any] = [None] * len(folds)
     for fold, (index, predicted, n_train, model) in run_folds(function, data, tasks, progress=progress):
-        # scored on the fold's bounding index, on bare arrays (aligning coordinates dominated small folds)
-        held_obs = bare.isel(dict(zip(dims, index)))
-        held_obs = held_obs.where(np.isfinite(predicted))
-        held_weights = None if weights is None else bare_weights.isel(
-            {dim: positions for dim, positions in zip(dims, index) if dim in weights.dims}
-        )
-        fold_scores[fold] = scores(held_obs, held_obs.copy(data=predicted), weights=held_weights)
+        fold_scores[fold] = score_fold(bare, bare_weights, index, predicted)
         total[np.ix_(*index)] += np.nan_to_num(predicted)
         count[np.ix_(*index)] += np.isfinite(predicted)
         n_training[fold] = n_train
