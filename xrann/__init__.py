@@ -18,6 +18,7 @@ from .importance import driver_importance
 from .model import Model, ModelFormatError, open_model
 from .predict import extrapolation_flags, predict_dataset, predict_ensemble
 from .response import response_curve
+from .search import search
 
 __all__ = [
     "__version__",
@@ -40,6 +41,7 @@ __all__ = [
     "fit_dataset",
     "open_model",
     "predict_dataset",
+    "search",
 ]
 
 
