@@ -37,6 +37,7 @@ BENCHMARKS = {
     "predict": "bench_predict.py",
     "memory": "bench_memory.py",
     "distributed": "bench_distributed.py",
+    "crossval": "bench_crossval.py",
 }
 
 
