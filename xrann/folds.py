@@ -8,7 +8,8 @@ samples:
   (in the coordinates' units, degrees for latitude and longitude; or in grid
   cells with ``block_units="cells"``), on a 2-D grid or on a cell list whose
   cells carry latitude and longitude coordinates (`xrann.grid_to_cells`);
-  blocks start at each coordinate's smallest value;
+  blocks start at the outer edge of the first cell
+  (the smallest coordinate value minus half a cell);
 * a `xarray.DataArray` of labels on (some of) the target's dims: biomes,
   regions, ecoregions, also 2-D maps. Missing labels (NaN, ``None``, ``""``)
   belong to no group: such samples are never held out and always train.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -194,7 +195,7 @@ def spatial_blocks(ds: xr.Dataset, target: Hashable, block: Mapping[Hashable, fl
         Block size per dim or 1-D coordinate: ``{"lat": 10, "lon": 10}`` in the
         coordinate's units (degrees for latitude and longitude), or in grid
         cells along a dim with ``block_units="cells"``. Blocks start at the
-        smallest coordinate value.
+        outer edge of the first cell.
     block_units : {"coordinate", "cells"}, default "coordinate"
 
     Returns
@@ -215,7 +216,7 @@ def spatial_blocks(ds: xr.Dataset, target: Hashable, block: Mapping[Hashable, fl
     >>> factor.codes.values.tolist()
     [[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], [2, 2, 2, 3, 3, 3], [2, 2, 2, 3, 3, 3]]
     >>> factor.names[1]
-    'lat [0.5, 2.5) lon [3.5, 6.5)'
+    'lat [0, 2) lon [3, 6)'
     """
     if block_units not in BLOCK_UNITS:
         raise ValueError(f"block_units={block_units!r} is not known; choose one of {BLOCK_UNITS}.")
@@ -297,7 +298,7 @@ class Folds:
     Use `make_folds` to build one; `held_out` and `excluded` give a fold's
     boolean masks (on a subset of the target's dims, broadcastable to it).
 
-    Attributes
+    Parameters
     ----------
     factors : list of Factor
     choices : list of tuple
@@ -320,7 +321,6 @@ class Folds:
     buffer: float | None = None
     buffer_units: str = "km"
     positions: xr.Dataset | None = None
-    _near: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.choices)
