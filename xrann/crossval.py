@@ -37,7 +37,39 @@ from .model import Model
 from .metrics import scores
 from .predict import predict_dataset
 
-__all__ = ["cross_validate", "fold_groups", "fit_fold", "score_fold", "bare_arrays", "run_folds"]
+__all__ = ["cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds"]
+
+
+def full_mask(mask: np.ndarray | xr.DataArray, observed: xr.DataArray) -> np.ndarray:
+    """A boolean mask as a numpy array on all of ``observed``'s dims, in its order.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray or xarray.DataArray
+        A DataArray on some of the dims (broadcast), or an array already on all of them.
+    observed : xarray.DataArray
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> full_mask(xr.DataArray([True, False], dims="x"), xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))).shape
+    Traceback (most recent call last):
+    ...
+    ValueError: the mask has 2 positions along 'x', the target 3.
+    >>> int(full_mask(xr.DataArray([True, False, True], dims="x"), xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))).sum())
+    4
+    """
+    if not isinstance(mask, xr.DataArray):
+        return np.asarray(mask, dtype=bool)
+    for dim in mask.dims:
+        if mask.sizes[dim] != observed.sizes.get(dim):
+            raise ValueError(f"the mask has {mask.sizes[dim]} positions along {dim!r}, the target {observed.sizes.get(dim)}.")
+    bare = xr.DataArray(mask.values, dims=mask.dims)
+    shape = xr.DataArray(np.empty(observed.shape, dtype=bool), dims=observed.dims)
+    return bare.broadcast_like(shape).transpose(*observed.dims).values
 
 
 def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -51,8 +83,8 @@ def fit_fold(
     data: xr.Dataset,
     target: Hashable,
     drivers: list[Hashable],
-    held_out: np.ndarray,
-    excluded: np.ndarray,
+    held_out: np.ndarray | xr.DataArray,
+    excluded: np.ndarray | xr.DataArray,
     settings: dict,
     keep_model: bool,
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray, int, Model | None]:
@@ -64,9 +96,11 @@ def fit_fold(
         The target and drivers, in memory.
     target : hashable
     drivers : list of hashable
-    held_out, excluded : numpy.ndarray
-        Boolean masks on the target's dims (`xrann.folds.Folds.held_out`,
-        `xrann.folds.Folds.excluded`): samples to predict, samples not to train on.
+    held_out, excluded : numpy.ndarray or xarray.DataArray
+        Boolean masks: samples to predict, samples not to train on. Arrays on
+        the target's dims, or DataArrays on some of them
+        (`xrann.folds.Folds.held_out`, `xrann.folds.Folds.excluded`; small to
+        send to a worker, broadcast here).
     settings : dict
         Passed to `xrann.fit.fit_dataset`.
     keep_model : bool
@@ -91,6 +125,7 @@ def fit_fold(
     """
     observed = data[target]
     dims = observed.dims
+    held_out, excluded = full_mask(held_out, observed), full_mask(excluded, observed)
     training_index = _crop(~excluded)
     training = data.isel(dict(zip(dims, training_index)))
     keep = ~excluded[np.ix_(*training_index)]
@@ -250,7 +285,7 @@ def _fold_target_range(extremes: tuple[float, float], common: tuple) -> tuple[fl
 
 def _fit_kept_fold(data, target, drivers, held_out, excluded, settings, common):
     """A fold fit whose target scaling equals the whole Dataset's (refit once if validation took an extreme)."""
-    valid = common[0] & ~excluded
+    valid = common[0] & ~full_mask(excluded, data[target])
     values = data[target].transpose(*data[target].dims).values[valid]
     fold_settings = dict(settings, target_range=_fold_target_range((values.min(), values.max()), common))
     result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
@@ -394,10 +429,8 @@ def cross_validate(
     observed = data[target_name]
     dims = observed.dims
 
-    def mask(array: xr.DataArray) -> np.ndarray:
-        return array.broadcast_like(xr.DataArray(np.zeros(observed.shape, dtype=bool), dims=dims)).transpose(*dims).values
-
-    tasks = [(mask(folds.held_out(i)), mask(folds.excluded(i)), fit_kwargs) for i in range(len(folds))]
+    # masks on the groupings' dims only (a year fold's is 1-D): small to keep and to send to workers
+    tasks = [(folds.held_out(i), folds.excluded(i), fit_kwargs) for i in range(len(folds))]
     if keep_models:
         common = _common_target_range(data, target_name, driver_names, checked.target_range)
         function = _fit_kept_fold

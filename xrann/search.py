@@ -193,14 +193,8 @@ def search(
     data = ds[[target_name, *driver_names]].compute()
     observed = data[target_name]
     bare, weights = bare_arrays(observed, area_weights(observed, cell_area))
-    empty = xr.DataArray(np.zeros(observed.shape, dtype=bool), dims=observed.dims)
-    masks = [
-        (
-            folds.held_out(i).broadcast_like(empty).transpose(*observed.dims).values,
-            folds.excluded(i).broadcast_like(empty).transpose(*observed.dims).values,
-        )
-        for i in range(len(folds))
-    ]
+    # masks on the groupings' dims only, built once per fold and shared by every setting
+    masks = [(folds.held_out(i), folds.excluded(i)) for i in range(len(folds))]
     tasks = [
         (target_name, driver_names, held, excluded, dict(fit_kwargs) | combination, bare, weights)
         for combination in combinations
