@@ -38,6 +38,7 @@ BENCHMARKS = {
     "memory": "bench_memory.py",
     "distributed": "bench_distributed.py",
     "shapley": "bench_shapley.py",
+    "crossval": "bench_crossval.py",
 }
 
 

@@ -150,3 +150,220 @@ def test_user_dataset_is_not_modified(three_years):
     cross_validate(lazy, "nee", DRIVERS, leave_out=1, **SETTINGS)
     xr.testing.assert_identical(lazy, before)
     assert lazy["nee"].chunks is not None
+
+
+# -- spatial, label and space-time folds ------------------------------------------
+
+QUICK = {"seed": 0, "progress": False, "epochs": 5, "hidden": (2,), "validation": None}
+pytestmark = pytest.mark.filterwarnings("ignore::xrann.ConvergenceWarning")
+
+
+@pytest.fixture
+def two_years():
+    from tests.conftest import make_grid_dataset
+
+    return make_grid_dataset(n_time=24)
+
+
+def _great_circle_km(lat0, lon0, lat1, lon1):
+    lat0, lon0, lat1, lon1 = map(np.deg2rad, (lat0, lon0, lat1, lon1))
+    h = np.sin((lat1 - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lat1) * np.sin((lon1 - lon0) / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(h))
+
+
+def test_spatial_blocks_never_share_a_block_between_training_and_test(two_years):
+    from xrann.folds import make_folds
+
+    folds = make_folds(two_years, "nee", by="space", block={"lat": 3, "lon": 4})
+    assert len(folds) == 4
+    block_of = folds.factors[0].codes.values  # (lat, lon) block code of every cell
+    assert block_of.tolist() == [[0] * 4 + [1] * 4] * 3 + [[2] * 4 + [3] * 4] * 3
+    for fold in range(len(folds)):
+        held, excluded = folds.held_out(fold).values, folds.excluded(fold).values
+        trained_blocks = set(block_of[~excluded].tolist())
+        assert set(block_of[held].tolist()) == {fold} and fold not in trained_blocks
+        assert trained_blocks == {0, 1, 2, 3} - {fold}
+    cv = cross_validate(two_years, "nee", DRIVERS, by="space", block={"lat": 3, "lon": 4}, **QUICK)
+    land = np.isfinite(two_years["nee"].isel(time=0)).values
+    in_block = [int(land[block_of == b].sum()) * 24 for b in range(4)]
+    assert cv["n_samples"].values.tolist() == in_block
+    assert cv["n_training"].values.tolist() == [sum(in_block) - n for n in in_block]
+    assert cv["held_out"].values[0] == "lat [30, 33) lon [-101, -97)"
+    # every land sample predicted once, by the fold that held its block out
+    xr.testing.assert_equal(cv["n_folds"], np.isfinite(two_years["nee"]).astype(np.int64).rename("n_folds").assign_attrs(cv["n_folds"].attrs))
+
+
+def test_blocks_in_cells_equal_blocks_in_degrees(two_years):
+    from xrann.folds import make_folds
+
+    in_cells = make_folds(two_years, "nee", by="space", block={"lat": 3, "lon": 4}, block_units="cells")
+    in_degrees = make_folds(two_years, "nee", by="space", block={"lat": 3, "lon": 4})
+    np.testing.assert_array_equal(in_cells.factors[0].codes, in_degrees.factors[0].codes)
+    assert in_cells.label(0) == "lat [30.5, 32.5] lon [-100.5, -97.5]"
+
+
+@pytest.mark.parametrize(("buffer", "units"), [(150.0, "km"), (1, "cells")])
+def test_buffer_keeps_training_cells_away_from_the_test_block(two_years, buffer, units):
+    from xrann.folds import make_folds
+
+    folds = make_folds(two_years, "nee", by="space", block={"lat": 3, "lon": 4}, buffer=buffer, buffer_units=units)
+    lat, lon = xr.broadcast(two_years["lat"], two_years["lon"])
+    rows, cols = np.indices(lat.shape)
+    for fold in range(len(folds)):
+        held, excluded = folds.held_out(fold).values, folds.excluded(fold).values
+        assert (excluded & held).sum() == held.sum()
+        for i, j in zip(*np.nonzero(~excluded)):
+            if units == "km":
+                assert _great_circle_km(lat.values[i, j], lon.values[i, j], lat.values[held], lon.values[held]).min() > buffer
+            else:
+                assert np.maximum(abs(rows[held] - i), abs(cols[held] - j)).min() > buffer
+        # the buffer excludes something beyond the block, and not everything
+        assert excluded.sum() > held.sum() and (~excluded).sum() > 0
+    cv = cross_validate(two_years, "nee", DRIVERS, by="space", block={"lat": 3, "lon": 4}, buffer=buffer, buffer_units=units, **QUICK)
+    land = np.isfinite(two_years["nee"].isel(time=0)).values
+    assert cv["n_training"].values.tolist() == [int((land & ~folds.excluded(f).values).sum()) * 24 for f in range(4)]
+    assert cv.attrs["buffer"] == f"{buffer} {units}"
+
+
+def test_cell_lists_from_grid_to_cells(two_years):
+    cells = xrann.grid_to_cells(two_years)
+    on_cells = cross_validate(cells, "nee", DRIVERS, by="space", block={"lat": 3, "lon": 4}, **QUICK)
+    on_grid = cross_validate(two_years, "nee", DRIVERS, by="space", block={"lat": 3, "lon": 4}, **QUICK)
+    assert on_cells["held_out"].values.tolist() == on_grid["held_out"].values.tolist()
+    assert on_cells["n_training"].values.tolist() == on_grid["n_training"].values.tolist()
+    assert on_cells["nee_predicted"].dims == cells["nee"].dims
+    xr.testing.assert_identical(on_cells["nee"], cells["nee"])
+    np.testing.assert_allclose(on_cells["rmse"], on_grid["rmse"], rtol=1e-6)
+    # year folds on the cell list (the AlignmentError of issue 13)
+    years = cross_validate(cells, "nee", DRIVERS, by="time.year", **QUICK)
+    assert years["held_out"].values.tolist() == ["2007", "2008"]
+
+
+def test_two_dimensional_labels(two_years):
+    cv = cross_validate(two_years, "nee", DRIVERS, by=two_years["region"], **QUICK)
+    assert cv["held_out"].values.tolist() == ["north", "south"]
+    north = (two_years["region"] == "north") & np.isfinite(two_years["nee"])
+    south = (two_years["region"] == "south") & np.isfinite(two_years["nee"])
+    assert cv["n_samples"].values.tolist() == [int(north.sum()), int(south.sum())]
+    assert cv["n_training"].values.tolist() == [int(south.sum()), int(north.sum())]
+    # a missing label belongs to no group: never held out, always trained on
+    labels = two_years["region"].where(two_years["lon"] > -100, "")
+    partial = cross_validate(two_years, "nee", DRIVERS, by=labels, **QUICK)
+    assert partial["n_folds"].isel(lon=0).sum() == 0
+    unlabelled = int((np.isfinite(two_years["nee"]) & (labels == "")).sum())
+    labelled_north, labelled_south = int((north & (labels != "")).sum()), int((south & (labels != "")).sum())
+    assert partial["n_samples"].values.tolist() == [labelled_north, labelled_south]
+    assert partial["n_training"].values.tolist() == [labelled_south + unlabelled, labelled_north + unlabelled]
+
+
+def test_space_time_folds_train_on_neither_the_block_nor_the_year(two_years):
+    cv = cross_validate(two_years, "nee", DRIVERS, by=["space", "time.year"], block={"lat": 3, "lon": 4}, **QUICK)
+    assert cv.sizes["fold"] == 8
+    assert cv["held_out"].values[1] == "lat [30, 33) lon [-101, -97) & 2008"
+    land = np.isfinite(two_years["nee"].isel(time=0)).values
+    cells = [int(land[:3, :4].sum()), int(land[:3, 4:].sum()), int(land[3:, :4].sum()), int(land[3:, 4:].sum())]
+    assert cv["n_samples"].values.tolist() == [12 * n for n in cells for _ in range(2)]
+    assert cv["n_training"].values.tolist() == [12 * (sum(cells) - n) for n in cells for _ in range(2)]
+
+
+def test_progress_bar_shows_folds_and_time_left(two_years, capsys):
+    cross_validate(two_years, "nee", DRIVERS, leave_out=1, **(QUICK | {"progress": True}))
+    err = capsys.readouterr().err
+    assert "xrann cross-validation" in err and "2/2" in err and "<" in err  # elapsed<remaining
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"by": "space", "block": {"lat": 20, "lon": 4}}, ValueError, r"block 'lat'=20 degrees is larger than the domain, which spans 6 degrees"),
+        ({"by": "space", "block": {"lat": 7}, "block_units": "cells"}, ValueError, r"block 'lat'=7 cells is larger than the domain, which has 6 cells"),
+        ({"by": "space", "block": {"lat": 6, "lon": 8}}, ValueError, r"cuts the domain into 1 block"),
+        ({"by": "space"}, ValueError, r"by='space' needs block="),
+        ({"by": "space", "block": {"depth": 2}}, ValueError, r"block=\{'depth': ...\} names 'depth'"),
+        ({"block": {"lat": 2}}, ValueError, r"block= is given but by= has no 'space'"),
+        ({"buffer": 100}, ValueError, r"buffer= excludes cells around a held-out spatial block"),
+        ({"by": "space", "block": {"lat": 3}, "buffer": 2000}, ValueError, r"fold 0 \(held out: lat \[30, 33\)\) keeps no training sample with buffer=2000 km"),
+        ({"by": "space", "block": {"lat": 3}, "buffer_units": "miles"}, ValueError, r"buffer_units='miles' is not known"),
+        ({"keep_models": True, "members": 3}, ValueError, r"keep_models=True makes an ensemble of the fold models"),
+        ({"hiden": (3,)}, TypeError, r"unknown settings \['hiden'\]"),
+        ({"hidden": (0,)}, ValueError, r"hidden"),
+    ],
+)
+def test_bad_folds_fail_before_any_fold_runs(two_years, kwargs, error, message, monkeypatch):
+    monkeypatch.setattr(xrann.crossval, "fit_dataset", lambda *a, **k: pytest.fail("a fold ran"))
+    with pytest.raises(error, match=message):
+        cross_validate(two_years, "nee", DRIVERS, **({"progress": False} | kwargs))
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (lambda ds: ds["region"].rename(lat="y"), r"labels given as by= have dim 'y', which the target 'nee'"),
+        (lambda ds: ds["region"].isel(lat=slice(0, 4)), r"have 4 positions along 'lat', the target 'nee' has 6"),
+        (lambda ds: ds["region"].assign_coords(lat=ds["lat"] + 10), r"not on the target's grid: their 'lat' coordinate differs"),
+    ],
+)
+def test_labels_not_on_the_grid(two_years, labels, message):
+    with pytest.raises(ValueError, match=message):
+        cross_validate(two_years, "nee", DRIVERS, by=labels(two_years), progress=False)
+
+
+def test_cells_units_on_a_cell_list(two_years):
+    with pytest.raises(ValueError, match=r"block_units='cells' counts cells along a dim, but 'lat' is a coordinate on dim"):
+        cross_validate(xrann.grid_to_cells(two_years), "nee", DRIVERS, by="space", block={"lat": 2}, block_units="cells")
+
+
+# -- keep_models: the year-pair ensemble ----------------------------------------
+
+@pytest.fixture(scope="module")
+def nine_years():
+    from tests.conftest import make_grid_dataset
+
+    return make_grid_dataset(n_time=108, n_lat=2, n_lon=3)
+
+
+def test_year_pair_ensemble_has_36_members_and_reproduces(nine_years, tmp_path):
+    settings = {"seed": 3, "epochs": 3, "hidden": (2,), "progress": False}
+    cv, model = cross_validate(nine_years, "nee", DRIVERS, leave_out=2, keep_models=True, **settings)
+    assert cv.sizes["fold"] == 36 and model.n_members == 36 and model.ensemble == "folds"
+    assert model.hyperparameters["cross_validation"]["held_out"][0] == "2007,2008"
+    assert model.history["loss"].sizes["member"] == 36
+    _, again = cross_validate(nine_years, "nee", DRIVERS, leave_out=2, keep_models=True, **settings)
+    for mine, theirs in zip(model.core.members, again.core.members):
+        for a, b in zip(mine.weights + mine.biases, theirs.weights + theirs.biases):
+            np.testing.assert_array_equal(a, b)
+    members = nine_years.ann.predict(model, members=True)
+    assert members.sizes["member"] == 36
+    # each member is its fold's model: the out-of-fold prediction of 2015 is the mean of the 8 members holding it out
+    holding = [i for i, label in enumerate(cv["held_out"].values) if "2015" in label.split(",")]
+    assert len(holding) == 8
+    np.testing.assert_allclose(
+        members.isel(member=holding).mean("member").sel(time="2015"), cv["nee_predicted"].sel(time="2015"), rtol=1e-9
+    )
+    first_year = nine_years.isel(time=slice(0, 12))
+    std = first_year.ann.predict(model, std=True)
+    np.testing.assert_allclose(std["nee_predicted_std"], members.isel(time=slice(0, 12)).std("member", ddof=1))
+    model.to_netcdf(tmp_path / "pairs.nc")
+    loaded = xrann.open_model(tmp_path / "pairs.nc")
+    assert loaded.n_members == 36
+    np.testing.assert_array_equal(first_year.ann.predict(loaded, members=True).values, members.isel(time=slice(0, 12)).values)
+
+
+def test_kept_models_share_the_target_scaling_with_validation(nine_years):
+    # with 10 % validation drawn per fold, a fold's extremes may be held out of its scaling: it is refitted to match
+    cv, model = cross_validate(
+        nine_years, "nee", DRIVERS, by="time.year", leave_out=1, validation=0.3, seed=0, epochs=2, hidden=(2,),
+        keep_models=True, progress=False,
+    )
+    valid = nine_years["nee"].values[np.isfinite(nine_years["nee"].values)]
+    # the ensemble maps the target range of the whole Dataset onto the default target_range (0.1, 0.9)
+    np.testing.assert_allclose(model.target_scaler.inverse_transform(np.array([[0.1], [0.9]]))[:, 0], [valid.min(), valid.max()])
+    assert model.n_members == cv.sizes["fold"] == 9
+
+
+def test_keep_models_with_the_linear_baseline(nine_years):
+    cv, model = cross_validate(nine_years, "nee", DRIVERS, leave_out=1, method="linear", keep_models=True, progress=False)
+    members = nine_years.ann.predict(model, members=True)
+    for fold in range(9):
+        year = str(2007 + fold)
+        np.testing.assert_allclose(members.isel(member=fold).sel(time=year), cv["nee_predicted"].sel(time=year), rtol=1e-9)

@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     "xrann.crossval": 7,
     "xrann.shapley": 7,
     "xrann.attribution": 7,
+    "xrann.folds": 7,
+    "xrann.search": 7,
     "xrann.plot": 8,
     "xrann.accessor": 8,
     "xrann.sklearn": 8,

@@ -21,6 +21,7 @@ from .model import Model, ModelFormatError, open_model
 from .predict import extrapolation_flags, predict_dataset, predict_ensemble
 from .response import response_curve
 from .shapley import shapley_values
+from .search import search
 
 __all__ = [
     "__version__",
@@ -45,6 +46,7 @@ __all__ = [
     "fit_dataset",
     "open_model",
     "predict_dataset",
+    "search",
 ]
 
 

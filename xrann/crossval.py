@@ -1,10 +1,15 @@
 """Leave-groups-out cross-validation: one model per fold, scored on the groups it never saw.
 
-Samples are grouped along one dim (``by="time.year"`` groups months by year).
+Samples are grouped by year (``by="time.year"``), by any dim, by contiguous
+spatial blocks (``by="space", block={"lat": 10, "lon": 10}``), by a map of
+labels (biomes, regions), or by several of these at once (see `xrann.folds`).
 Every combination of ``leave_out`` groups is held out once: with 9 years and
 ``leave_out=2`` that is 36 folds, as in the NEE study this package follows.
-A fold's model is trained on the remaining groups only; the held-out groups
-are used for scoring and prediction, never for training or early stopping.
+A fold's model is trained on the remaining samples only (minus a ``buffer``
+around a held-out block); the held-out samples are used for scoring and
+prediction, never for training or early stopping. ``keep_models=True`` also
+returns the fold models as one ensemble model (the study's year-pair
+ensemble with ``leave_out=2``).
 
 Folds run in parallel on a `dask.distributed` cluster when a client is active
 (``from dask.distributed import Client; client = Client()``), else one after
@@ -14,8 +19,8 @@ would not help).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Hashable, Sequence
+import json
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,60 +30,166 @@ from .evaluation import area_weights, find_cell_area
 from .core.progress import progress_bar_class, wants_progress
 from .data.variables import select_variables
 from .fit import fit_dataset
+from .fit.ensemble import combine_models
+from .fit.settings import FitSettings
+from .folds import fold_groups, make_folds
+from .model import Model
 from .metrics import scores
 from .predict import predict_dataset
 
-__all__ = ["cross_validate", "fold_groups"]
+__all__ = ["cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds"]
 
 
-def fold_groups(ds: xr.Dataset, by: str) -> xr.DataArray:
-    """The group label of every position along one dim, e.g. the year of each time stamp.
+def full_mask(mask: np.ndarray | xr.DataArray, observed: xr.DataArray) -> np.ndarray:
+    """A boolean mask as a numpy array on all of ``observed``'s dims, in its order.
 
     Parameters
     ----------
-    ds : xarray.Dataset
-    by : str
-        A dim or 1-D coordinate name (``"site"``), or a datetime component of
-        a dim (``"time.year"``, ``"time.month"``).
+    mask : numpy.ndarray or xarray.DataArray
+        A DataArray on some of the dims (broadcast), or an array already on all of them.
+    observed : xarray.DataArray
 
     Returns
     -------
-    xarray.DataArray
-        1-D labels along the grouped dim.
-
-    Raises
-    ------
-    ValueError
-        ``by`` names no dim or coordinate of ``ds``, or a coordinate that is not 1-D.
+    numpy.ndarray
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> ds = xr.Dataset(coords={"time": pd.date_range("2007-01-01", periods=24, freq="MS")})
-    >>> np.unique(fold_groups(ds, "time.year")).tolist()
-    [2007, 2008]
+    >>> full_mask(xr.DataArray([True, False], dims="x"), xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))).shape
+    Traceback (most recent call last):
+    ...
+    ValueError: the mask has 2 positions along 'x', the target 3.
+    >>> int(full_mask(xr.DataArray([True, False, True], dims="x"), xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))).sum())
+    4
     """
-    name = str(by).split(".")[0]
-    if name not in ds.dims and name not in ds.coords:
-        raise ValueError(
-            f"by={by!r} names {name!r}, which is neither a dim nor a coordinate of the Dataset; "
-            f"its dims are {tuple(map(str, ds.dims))}. Use e.g. by='time.year'."
-        )
-    try:
-        labels = ds[by]
-    except (KeyError, AttributeError, TypeError) as error:
-        raise ValueError(f"by={by!r} cannot be computed from the Dataset ({error}); use e.g. by='time.year'.") from None
-    if labels.ndim != 1:
-        raise ValueError(f"by={by!r} has dims {labels.dims}; cross-validation groups positions along a single dim.")
-    return labels
+    if not isinstance(mask, xr.DataArray):
+        return np.asarray(mask, dtype=bool)
+    for dim in mask.dims:
+        if mask.sizes[dim] != observed.sizes.get(dim):
+            raise ValueError(f"the mask has {mask.sizes[dim]} positions along {dim!r}, the target {observed.sizes.get(dim)}.")
+    bare = xr.DataArray(mask.values, dims=mask.dims)
+    shape = xr.DataArray(np.empty(observed.shape, dtype=bool), dims=observed.dims)
+    return bare.broadcast_like(shape).transpose(*observed.dims).values
 
 
-def _fit_fold(
-    data: xr.Dataset, target: Hashable, drivers: list[Hashable], dim: Hashable, held_out: np.ndarray, settings: dict
-) -> tuple[xr.DataArray, int]:
-    """Train on the positions of ``dim`` not held out; predict the held-out ones."""
-    model = fit_dataset(data.isel({dim: ~held_out}), target, drivers, progress=False, **settings)
-    return predict_dataset(data.isel({dim: held_out}), model).compute(), model.sample_counts["training"]
+def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per axis, the positions where ``mask`` has any True (the bounding index of a fold's samples)."""
+    return tuple(
+        np.flatnonzero(mask.any(axis=tuple(i for i in range(mask.ndim) if i != axis))) for axis in range(mask.ndim)
+    )
+
+
+def fit_fold(
+    data: xr.Dataset,
+    target: Hashable,
+    drivers: list[Hashable],
+    held_out: np.ndarray | xr.DataArray,
+    excluded: np.ndarray | xr.DataArray,
+    settings: dict,
+    keep_model: bool,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, int, Model | None]:
+    """Train one fold's model on the samples it keeps and predict the samples it holds out.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        The target and drivers, in memory.
+    target : hashable
+    drivers : list of hashable
+    held_out, excluded : numpy.ndarray or xarray.DataArray
+        Boolean masks: samples to predict, samples not to train on. Arrays on
+        the target's dims, or DataArrays on some of them
+        (`xrann.folds.Folds.held_out`, `xrann.folds.Folds.excluded`; small to
+        send to a worker, broadcast here).
+    settings : dict
+        Passed to `xrann.fit.fit_dataset`.
+    keep_model : bool
+        Return the model too.
+
+    Returns
+    -------
+    index : tuple of numpy.ndarray
+        Per dim of the target, the positions of the fold's bounding box.
+    predicted : numpy.ndarray
+        Predictions on that box, NaN outside the held-out samples.
+    n_training : int
+    model : Model or None
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"y": ("x", np.linspace(0.0, 1.0, 6)), "a": ("x", np.linspace(0.0, 2.0, 6))})
+    >>> held = np.array([False, False, True, True, False, False])
+    >>> index, predicted, n, _ = fit_fold(ds, "y", ["a"], held, held, {"method": "linear"}, False)
+    >>> index[0].tolist(), predicted.round(3).tolist(), n
+    ([2, 3], [0.4, 0.6], 4)
+    """
+    observed = data[target]
+    dims = observed.dims
+    held_out, excluded = full_mask(held_out, observed), full_mask(excluded, observed)
+    training_index = _crop(~excluded)
+    training = data.isel(dict(zip(dims, training_index)))
+    keep = ~excluded[np.ix_(*training_index)]
+    if not keep.all():
+        training = training.assign({target: training[target].where(xr.DataArray(keep, dims=dims))})
+    model = fit_dataset(training, target, drivers, progress=False, **settings)
+    test_index = _crop(held_out)
+    predicted = predict_dataset(data.isel(dict(zip(dims, test_index))), model).transpose(*dims).values
+    predicted = np.where(held_out[np.ix_(*test_index)], predicted, np.nan)
+    return test_index, predicted, model.sample_counts["training"], model if keep_model else None
+
+
+def bare_arrays(observed: xr.DataArray, weights: xr.DataArray | None) -> tuple[xr.DataArray, xr.DataArray | None]:
+    """The target and its weights without coordinates, for scoring many folds fast (nothing to align).
+
+    Parameters
+    ----------
+    observed : xarray.DataArray
+    weights : xarray.DataArray or None
+        On some of the target's dims.
+
+    Returns
+    -------
+    tuple of xarray.DataArray (or None for absent weights)
+
+    Examples
+    --------
+    >>> bare, _ = bare_arrays(xr.DataArray([1.0], dims="x", coords={"x": [5]}), None)
+    >>> list(bare.coords)
+    []
+    """
+    bare = xr.DataArray(observed.values, dims=observed.dims, attrs=observed.attrs)
+    return bare, None if weights is None else xr.DataArray(np.asarray(weights.values), dims=weights.dims)
+
+
+def score_fold(
+    observed: xr.DataArray, weights: xr.DataArray | None, index: tuple[np.ndarray, ...], predicted: np.ndarray
+) -> xr.Dataset:
+    """Scores (`xrann.metrics.scores`) of one fold's held-out predictions, from `fit_fold` output.
+
+    Parameters
+    ----------
+    observed, weights : xarray.DataArray
+        From `bare_arrays`.
+    index : tuple of numpy.ndarray
+        The fold's bounding positions per dim of ``observed``.
+    predicted : numpy.ndarray
+        Predictions on that box, NaN where not held out.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> observed = xr.DataArray([1.0, 2.0, 3.0, 4.0], dims="x")
+    >>> float(score_fold(observed, None, (np.array([1, 2]),), np.array([2.0, 4.0]))["rmse"])
+    0.7071067811865476
+    """
+    held_obs = observed.isel(dict(zip(observed.dims, index))).where(np.isfinite(predicted))
+    held_weights = None
+    if weights is not None:
+        held_weights = weights.isel({dim: positions for dim, positions in zip(observed.dims, index) if dim in weights.dims})
+    return scores(held_obs, held_obs.copy(data=predicted), weights=held_weights)
 
 
 def _active_client():
@@ -92,31 +203,98 @@ def _active_client():
         return None
 
 
-def _run_folds(data, target, drivers, dim, masks, settings, progress):
+def run_folds(
+    function: Callable[..., Any],
+    data: xr.Dataset,
+    tasks: Sequence[tuple],
+    *,
+    progress: bool | None,
+    description: str = "xrann cross-validation",
+) -> Iterator[tuple[int, Any]]:
+    """Run ``function(data, *task)`` for every task, on the active dask.distributed client if any, with a bar.
+
+    Results are yielded as ``(task index, result)`` in the order they finish,
+    so a caller can reduce them as they come (memory bounded by what it keeps).
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(data, *task)``; on a cluster it must be importable.
+    data : xarray.Dataset
+        Shared by every task (scattered to the workers once).
+    tasks : sequence of tuple
+    progress : bool or None
+        A bar over the tasks with the elapsed time and an estimate of the time
+        left; ``None`` shows it only in interactive sessions (see
+        `xrann.core.progress.wants_progress`).
+    description : str
+        The bar's label.
+
+    Yields
+    ------
+    tuple of (int, object)
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"a": ("x", [1.0, 2.0])})
+    >>> sorted(run_folds(lambda data, k: float(data["a"].sum()) * k, ds, [(1,), (2,)], progress=False))
+    [(0, 3.0), (1, 6.0)]
+    """
     tqdm = progress_bar_class() if wants_progress(progress) else None
-    bar = None if tqdm is None else tqdm(total=len(masks), desc="xrann cross-validation", unit="fold", leave=False)
+    bar = None if tqdm is None else tqdm(total=len(tasks), desc=description, unit="fold", leave=False)
     client = _active_client()
     try:
         if client is None:
-            results = []
-            for held_out in masks:
-                results.append(_fit_fold(data, target, drivers, dim, held_out, settings))
+            for index, task in enumerate(tasks):
+                yield index, function(data, *task)
                 if bar is not None:
                     bar.update(1)
-            return results
+            return
         from distributed import as_completed
 
         shared = client.scatter(data, broadcast=True)
-        futures = [
-            client.submit(_fit_fold, shared, target, drivers, dim, held_out, settings, pure=False) for held_out in masks
-        ]
-        for _ in as_completed(futures):
+        futures = {client.submit(function, shared, *task, pure=False): index for index, task in enumerate(tasks)}
+        for future in as_completed(list(futures)):
+            yield futures[future], future.result()
+            future.release()
             if bar is not None:
                 bar.update(1)
-        return client.gather(futures)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _common_target_range(data: xr.Dataset, target: Hashable, drivers: list[Hashable], target_range: tuple) -> tuple:
+    """The target's valid samples, their extremes and the target_range every fold maps them onto."""
+    valid = data[target].notnull()
+    for name in drivers:
+        valid = valid & np.isfinite(data[name])
+    valid = valid.transpose(*data[target].dims).values
+    values = data[target].values
+    return valid, float(values[valid].min()), float(values[valid].max()), tuple(target_range)
+
+
+def _fold_target_range(extremes: tuple[float, float], common: tuple) -> tuple[float, float]:
+    """The target_range that makes a fold whose training target spans ``extremes`` scale like the whole Dataset."""
+    _, minimum, maximum, (low, high) = common
+    width = maximum - minimum
+    if width <= 0:
+        return low, high
+    return (low + (high - low) * (extremes[0] - minimum) / width, low + (high - low) * (extremes[1] - minimum) / width)
+
+
+def _fit_kept_fold(data, target, drivers, held_out, excluded, settings, common):
+    """A fold fit whose target scaling equals the whole Dataset's (refit once if validation took an extreme)."""
+    valid = common[0] & ~full_mask(excluded, data[target])
+    values = data[target].transpose(*data[target].dims).values[valid]
+    fold_settings = dict(settings, target_range=_fold_target_range((values.min(), values.max()), common))
+    result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
+    scaler = result[3].target_scaler
+    actual = (float(scaler.minimum[0]), float(scaler.maximum[0]))
+    if actual != (float(values.min()), float(values.max())):  # validation samples held an extreme out of the scaling
+        fold_settings = dict(settings, target_range=_fold_target_range(actual, common))
+        result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
+    return result
 
 
 def cross_validate(
@@ -124,63 +302,98 @@ def cross_validate(
     target: Hashable,
     drivers: Sequence[Hashable] | None = None,
     *,
-    by: str = "time.year",
-    leave_out: int = 1,
+    by: Any = "time.year",
+    leave_out: int | Sequence[int] = 1,
+    block: Mapping[Hashable, float] | None = None,
+    block_units: str = "coordinate",
+    buffer: float | None = None,
+    buffer_units: str = "km",
+    keep_models: bool = False,
     progress: bool | None = None,
     **fit_kwargs: Any,
-) -> xr.Dataset:
+) -> xr.Dataset | tuple[xr.Dataset, Model]:
     """Train one model per fold, each holding out ``leave_out`` groups, and score it on them.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Never modified; the target and drivers are loaded into memory once.
+        A grid, or a cell list from `xrann.grid_to_cells`.
     target : hashable
         Variable name or CF standard name of the variable to predict.
     drivers : sequence of hashable, optional
         As for `xrann.fit.fit_dataset`.
-    by : str, default "time.year"
-        How samples are grouped (see `fold_groups`).
-    leave_out : int, default 1
-        Groups held out per fold; every combination of ``leave_out`` groups is
-        one fold (``leave_out=2`` with 9 years gives 36 folds).
+    by : str, xarray.DataArray or list of them, default "time.year"
+        How samples are grouped (see `xrann.folds`): a dim or datetime
+        component (``"time.year"``, ``"site"``); ``"space"`` for contiguous
+        spatial blocks of size ``block``; a DataArray of labels on the
+        target's grid (biomes, regions; 1-D or 2-D); or a list such as
+        ``["space", "time.year"]`` for space-time folds, which are scored on
+        one block in one year and train on neither that block nor that year.
+    leave_out : int or sequence of int, default 1
+        Groups held out per fold (per grouping of ``by``); every combination
+        is one fold (``leave_out=2`` with 9 years gives 36 folds).
+    block : mapping, optional
+        Block size per spatial coordinate for ``by="space"``, e.g.
+        ``{"lat": 10, "lon": 10}``: in the coordinate's units (degrees for
+        latitude/longitude), or in grid cells with ``block_units="cells"``.
+    block_units : {"coordinate", "cells"}, default "coordinate"
+    buffer : float, optional
+        Also never train on cells within this distance of the held-out block:
+        great-circle km between cell centres (``buffer_units="km"``) or grid
+        cells (``buffer_units="cells"``).
+    buffer_units : {"km", "cells"}, default "km"
+    keep_models : bool, default False
+        Also return the fold models as one ensemble `~xrann.model.Model` (one
+        member per fold, ``ensemble="folds"``; see
+        `xrann.fit.ensemble.combine_models`). So that the members share one
+        target scaling, every fold then scales the target over the whole
+        Dataset's range (only the range, never a held-out value's relation to
+        the drivers, comes from the held-out groups), which changes the fold
+        scores slightly.
     progress : bool, optional
-        A bar over the folds; ``None`` shows one only in interactive sessions.
+        A bar over the folds with an estimate of the time left; ``None`` shows
+        one only in interactive sessions.
     **fit_kwargs
         Passed to `xrann.fit.fit_dataset` for every fold (``hidden``,
         ``epochs``, ``seed``, ...). A ``validation`` given here is split from
-        the fold's *training* groups (e.g. ``validation=0.2`` for early
-        stopping); the held-out groups are only ever scored.
+        the fold's *training* samples (e.g. ``validation=0.2`` for early
+        stopping); the held-out samples are only ever scored.
 
     Returns
     -------
     xarray.Dataset
         * per fold (dim ``fold``): ``r2``, ``rmse``, ``mae``, ``bias``,
-          ``pearson_r`` and ``n_samples`` on the held-out groups (area-weighted
-          as in `xrann.evaluation`), and ``n_training``;
+          ``pearson_r`` and ``n_samples`` on the held-out samples
+          (area-weighted as in `xrann.evaluation`), and ``n_training``;
         * coordinates ``held_out`` (fold; strings such as ``"2007,2015"``) and
           ``held_out_groups`` (fold, k) naming each fold's held-out groups;
         * on the target's grid: the observed target, ``<target>_predicted``, the
           out-of-fold prediction (each sample's prediction averaged over the
           folds that held it out, so with ``leave_out=2`` over several models),
           and ``n_folds``, how many folds predicted each sample.
+    Model
+        Only with ``keep_models=True``: the ensemble of the fold models,
+        returned as ``(scores, model)``.
 
     Raises
     ------
     ValueError
-        ``by`` naming no dim or coordinate, or a dim the target lacks;
-        ``leave_out`` below 1 or not below the number of groups.
+        Before any fold runs: ``by`` naming no dim or coordinate, labels not on
+        the grid, blocks larger than the domain, ``leave_out`` below 1 or not
+        below the number of groups, a buffer that leaves a fold no training
+        sample, or ``keep_models`` with ``members=``.
     KeyError, TypeError
-        As for `xrann.fit.fit_dataset`.
+        As for `xrann.fit.fit_dataset` (unknown settings fail before any fold runs).
 
     Notes
     -----
     Folds run on the active `dask.distributed` client when there is one (the
     data are scattered to the workers once), else one after another here.
-    With ``seed`` given, every fold starts from the same seed. Scores and
-    out-of-fold predictions of a fold cover only its held-out groups; pass
-    the result's target and prediction to
-    `xrann.evaluation.evaluate_predictions` for series, maps and budgets.
+    With ``seed`` given, every fold starts from the same seed, so the same
+    call gives the same models. Scores and out-of-fold predictions of a fold
+    cover only its held-out samples; pass the result's target and prediction
+    to `xrann.evaluation.evaluate_predictions` for series, maps and budgets.
 
     Examples
     --------
@@ -189,49 +402,68 @@ def cross_validate(
     >>> cv = cross_validate(ds, "co2_flux", by="site", leave_out=1, seed=0, epochs=20, progress=False)
     >>> cv.sizes["fold"], cv["held_out"].values.tolist()[:2]
     (5, ['0', '1'])
+    >>> cv, ensemble = cross_validate(ds, "co2_flux", by="site", seed=0, epochs=20, keep_models=True, progress=False)
+    >>> ensemble.n_members, ds.ann.predict(ensemble, members=True).dims
+    (5, ('member', 'site'))
     """
-    if isinstance(leave_out, bool) or not isinstance(leave_out, (int, np.integer)) or leave_out < 1:
-        raise ValueError(f"leave_out must be a positive integer (groups held out per fold), got {leave_out!r}.")
+    if not isinstance(keep_models, bool):
+        raise ValueError(f"keep_models must be True or False, got {keep_models!r}.")
+    if keep_models and fit_kwargs.get("members") is not None:
+        raise ValueError(
+            "keep_models=True makes an ensemble of the fold models, so members= cannot be combined with it; "
+            "drop members= (each fold trains one network)."
+        )
+    known = set(FitSettings.__dataclass_fields__) | {"validation", "mode", "members", "ensemble"}
+    unknown = sorted(set(fit_kwargs) - known)
+    if unknown:
+        raise TypeError(f"cross_validate() got unknown settings {unknown}; known settings are {sorted(known)}.")
+    checked = FitSettings(**{k: v for k, v in fit_kwargs.items() if k in FitSettings.__dataclass_fields__})
+    checked.validate()
     target_name, driver_names = select_variables(ds, target, drivers)
-    labels = fold_groups(ds, by)
-    dim = labels.dims[0]
-    if dim not in ds[target_name].dims:
-        raise ValueError(
-            f"by={by!r} groups along dim {dim!r}, which target {target_name!r} (dims {ds[target_name].dims}) lacks."
-        )
-    groups = np.unique(labels.values)
-    if leave_out >= groups.size:
-        raise ValueError(
-            f"leave_out={leave_out} must be smaller than the number of groups ({groups.size} from by={by!r}: "
-            f"{groups.tolist()}), so that every fold keeps groups to train on."
-        )
-    folds = list(itertools.combinations(groups.tolist(), leave_out))
-    masks = [np.isin(labels.values, fold) for fold in folds]
-
+    folds = make_folds(
+        ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
+        buffer_units=buffer_units,
+    )
     cell_area = find_cell_area(ds, target_name)
     data = ds[[target_name, *driver_names]].compute()
-    results = _run_folds(data, target_name, driver_names, dim, masks, fit_kwargs, progress)
-
     observed = data[target_name]
+    dims = observed.dims
+
+    # masks on the groupings' dims only (a year fold's is 1-D): small to keep and to send to workers
+    tasks = [(folds.held_out(i), folds.excluded(i), fit_kwargs) for i in range(len(folds))]
+    if keep_models:
+        common = _common_target_range(data, target_name, driver_names, checked.target_range)
+        function = _fit_kept_fold
+        tasks = [(target_name, driver_names, *task, common) for task in tasks]
+    else:
+        function = fit_fold
+        tasks = [(target_name, driver_names, *task, False) for task in tasks]
+
     weights = area_weights(observed, cell_area)
-    axis = observed.dims.index(dim)
+    bare, bare_weights = bare_arrays(observed, weights)
     total = np.zeros(observed.shape)
     count = np.zeros(observed.shape, dtype=np.int64)
-    fold_scores = []
-    for held_out, (predicted, _) in zip(masks, results):
-        held_obs = observed.isel({dim: held_out})
-        fold_scores.append(scores(held_obs, predicted, weights=weights))
-        values = predicted.transpose(*observed.dims).values
-        positions = np.flatnonzero(held_out)
-        np.moveaxis(total, axis, 0)[positions] += np.moveaxis(np.nan_to_num(values), axis, 0)
-        np.moveaxis(count, axis, 0)[positions] += np.moveaxis(np.isfinite(values), axis, 0)
+    fold_scores: list[Any] = [None] * len(folds)
+    n_training = np.zeros(len(folds), dtype=np.int64)
+    models: list[Any] = [None] * len(folds)
+    for fold, (index, predicted, n_train, model) in run_folds(function, data, tasks, progress=progress):
+        fold_scores[fold] = score_fold(bare, bare_weights, index, predicted)
+        total[np.ix_(*index)] += np.nan_to_num(predicted)
+        count[np.ix_(*index)] += np.isfinite(predicted)
+        n_training[fold] = n_train
+        models[fold] = model
 
+    labels = [folds.label(i) for i in range(len(folds))]
+    groups = [folds.groups(i) for i in range(len(folds))]
+    if len(folds.factors) > 1:
+        groups = [[str(group) for group in fold] for fold in groups]
+    described = by if isinstance(by, str) else "+".join(b if isinstance(b, str) else str(b.name or "labels") for b in (by if isinstance(by, (list, tuple)) else [by]))
     result = xr.concat(fold_scores, dim="fold")
-    result["n_training"] = ("fold", np.array([n for _, n in results]), {"long_name": "training samples", "units": "1"})
+    result["n_training"] = ("fold", n_training, {"long_name": "training samples", "units": "1"})
     result = result.assign_coords(
         fold=("fold", np.arange(len(folds)), {"long_name": "cross-validation fold"}),
-        held_out=("fold", np.array([",".join(map(str, fold)) for fold in folds]), {"long_name": f"held-out groups ({by})"}),
-        held_out_groups=(("fold", "k"), np.array(folds), {"long_name": f"held-out groups ({by})"}),
+        held_out=("fold", np.array(labels), {"long_name": f"held-out groups ({described})"}),
+        held_out_groups=(("fold", "k"), np.array(groups), {"long_name": f"held-out groups ({described})"}),
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
@@ -243,11 +475,24 @@ def cross_validate(
         long_name="number of folds whose held-out prediction is averaged", units="1"
     )
     result.attrs = {
-        "by": str(by),
-        "leave_out": int(leave_out),
-        "n_groups": int(groups.size),
+        "by": described,
+        "leave_out": str(leave_out) if not isinstance(leave_out, (int, np.integer)) else int(leave_out),
+        "n_groups": int(np.prod([factor.n_groups for factor in folds.factors])),
         "target": str(target_name),
         "drivers": ",".join(map(str, driver_names)),
-        "description": "each fold trains on the groups it keeps and is scored on the groups it holds out",
+        "description": "each fold trains on the samples it keeps and is scored on the samples it holds out",
     }
-    return result
+    if block is not None:
+        result.attrs["block"] = json.dumps({str(k): v for k, v in block.items()}) + f" ({block_units})"
+    if buffer:
+        result.attrs["buffer"] = f"{buffer} {buffer_units}"
+    if not keep_models:
+        return result
+    ensemble = combine_models(
+        models,
+        kind="folds",
+        hyperparameters={
+            "cross_validation": {"by": described, "leave_out": str(leave_out), "held_out": labels},
+        },
+    )
+    return result, ensemble

@@ -222,3 +222,62 @@ def test_members_stop_on_their_out_of_bag_samples_unless_validation_is_given(gri
     shared = grid.ann.fit(validation=0.2, **settings)
     assert 0.15 < shared.sample_counts["validation"] / (24 * 45) < 0.25
     assert shared.history["val_loss"].sizes == {"member": 2, "epoch": 5}
+
+
+# -- combine_models: fitted models as one ensemble --------------------------------
+
+def test_combined_members_predict_what_their_models_predicted(grid):
+    from xrann.fit.ensemble import combine_models
+
+    # different training years: different driver scalings, the same target scaling through target_range
+    first = grid.isel(time=slice(0, 12))
+    second = grid.isel(time=slice(12, 24))
+    settings = dict(target="nee", drivers=DRIVERS, seed=0, epochs=5, progress=False, validation=None)
+    low, high = float(second["nee"].min()), float(second["nee"].max())
+    lo1, hi1 = float(first["nee"].min()), float(first["nee"].max())
+    total_low, total_high = min(low, lo1), max(high, hi1)
+    width = total_high - total_low
+
+    def target_range(lo, hi):
+        return (0.1 + 0.8 * (lo - total_low) / width, 0.1 + 0.8 * (hi - total_low) / width)
+
+    one = first.ann.fit(**settings, target_range=target_range(lo1, hi1))
+    two = second.ann.fit(**(settings | {"seed": 1}), target_range=target_range(low, high))
+    assert not np.array_equal(one.driver_scaler.minimum, two.driver_scaler.minimum)
+    ensemble = combine_models([one, two])
+    assert ensemble.n_members == 2 and ensemble.ensemble == "folds" and ensemble.hyperparameters["members"] == 2
+    members = grid.ann.predict(ensemble, members=True)
+    np.testing.assert_allclose(members.isel(member=0, drop=True), grid.ann.predict(one), rtol=1e-10)
+    np.testing.assert_allclose(members.isel(member=1, drop=True), grid.ann.predict(two), rtol=1e-10)
+    np.testing.assert_allclose(ensemble.driver_scaler.minimum, np.minimum(one.driver_scaler.minimum, two.driver_scaler.minimum))
+    assert ensemble.history["loss"].dims == ("member", "epoch")
+    assert ensemble.envelope.centroids.shape[0] == one.envelope.centroids.shape[0] + two.envelope.centroids.shape[0]
+    # extrapolation flags work on the combined envelope
+    assert "envelope_distance" in grid.ann.extrapolation(ensemble)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"drivers": ["t2m", "swdown"]}, r"model 1 has drivers=\['t2m', 'swdown'\] but model 0 has"),
+        ({"hidden": (3,)}, r"model 1 has layer sizes \(3, 3, 1\) but model 0 has \(3, 4, 1\)"),
+        ({"target_range": (0.2, 0.8)}, r"model 1 scales the target 'nee' differently from model 0"),
+    ],
+)
+def test_combine_models_rejects_models_that_differ(grid, change, message):
+    from xrann.fit.ensemble import combine_models
+
+    settings = dict(target="nee", drivers=DRIVERS, seed=0, epochs=2, progress=False)
+    with pytest.raises(ValueError, match=message):
+        combine_models([grid.ann.fit(**settings), grid.ann.fit(**(settings | change))])
+
+
+def test_combine_models_rejects_ensembles_and_empty_lists(grid_and_ensemble):
+    from xrann.fit.ensemble import combine_models
+
+    with pytest.raises(ValueError, match="at least one fitted model"):
+        combine_models([])
+    with pytest.raises(ValueError, match=r"one is an ensemble of 4 \(bootstrap\)"):
+        combine_models([grid_and_ensemble[1]])
+    with pytest.raises(TypeError, match="combines xrann Models, got str"):
+        combine_models(["model.nc"])
