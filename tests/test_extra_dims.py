@@ -145,3 +145,19 @@ def test_a_static_cell_area_repeated_along_time_stays_static_and_a_varying_one_i
     varying = repeated.assign(cell_area=repeated["cell_area"] * (1 + 0.01 * np.arange(ds.sizes["time"]))[:, None, None])
     with pytest.raises(ValueError, match=r"cell area 'cell_area' varies along 'time'.*static"):
         evaluate(varying, model)
+
+
+def test_plots_take_an_ensembles_member_dim(fitted_grid):
+    pytest.importorskip("matplotlib")
+    import xrann.plot
+
+    ds, _ = fitted_grid
+    model = ds.ann.fit(target="nee", drivers=DRIVERS, seed=0, epochs=30, members=3, progress=False)
+    members = predict_dataset(ds, model, members=True)
+    figure = xrann.plot.regional_series(ds["nee"], members)
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["observed", "predicted (ensemble mean)", "ensemble ±2σ"]
+    figure = xrann.plot.maps(ds["nee"], members)
+    assert len(figure.axes) >= 3
+    with pytest.raises(ValueError, match=r"extra dims \['scenario'\]: plot one label at a time"):
+        xrann.plot.regional_series(ds["nee"], predict_dataset(with_scenarios(ds), model))

@@ -92,6 +92,8 @@ def _map_2d(data: xr.DataArray) -> xr.DataArray:
     time_dim = find_time_dim(data)
     if time_dim is not None:
         data = data.mean(time_dim, keep_attrs=True)
+    if "member" in data.dims:  # an ensemble's members: their mean
+        data = data.mean("member", keep_attrs=True)
     if data.ndim != 2:
         raise ValueError(f"maps need 2-D fields (after averaging over time); got dims {data.dims}.")
     return data
@@ -107,7 +109,8 @@ def maps(obs: xr.DataArray, pred: xr.DataArray, *, cmap: str = "viridis", title:
     Parameters
     ----------
     obs, pred : xarray.DataArray
-        Fields on the same (lat, lon) grid, optionally with a time dim.
+        Fields on the same (lat, lon) grid, optionally with a time dim (and,
+        for ``pred``, a ``member`` dim: the members' mean is mapped).
     cmap : str, default "viridis"
         Colour map of the first two panels.
     title : str, optional
@@ -225,7 +228,10 @@ def _regional_series_pair(
     valid = np.isfinite(obs) & np.isfinite(pred)
     weights = area_weights(obs) if weights is None else weights
     spatial = [d for d in obs.dims if d != time_dim]
-    return regional_mean(obs.where(valid), weights, spatial), regional_mean(pred.where(valid), weights, spatial)
+    observed = regional_mean(obs.where(valid), weights, spatial)
+    # dims only the predictions have (an ensemble's members share one valid mask): one observed series
+    observed = observed.isel({dim: 0 for dim in observed.dims if dim not in obs.dims}, drop=True)
+    return observed, regional_mean(pred.where(valid), weights, spatial)
 
 
 def regional_series(
@@ -240,6 +246,9 @@ def regional_series(
     ----------
     obs, pred : xarray.DataArray
         Fields on ``(time, ...)``; only points where both are finite count.
+        ``pred`` may hold an ensemble's members along ``member``
+        (``predict(members=True)``): the members' mean is drawn with a band
+        of ± 2 standard deviations.
     weights : xarray.DataArray, optional
         Cell areas or other weights; cos(latitude) when ``None``.
     held_out : sequence of int, optional
@@ -266,13 +275,25 @@ def regional_series(
     """
     observed, predicted = _regional_series_pair(obs, pred, weights)
     time_dim = find_time_dim(observed)
+    band = None
+    if "member" in predicted.dims:  # an ensemble: the members' mean, and their band of ± 2 sigma
+        spread = predicted.std("member", ddof=1)
+        predicted = predicted.mean("member")
+        band = (predicted - 2 * spread, predicted + 2 * spread)
+    extra = [dim for dim in predicted.dims if dim != time_dim]
+    if extra:
+        raise ValueError(
+            f"the predictions have extra dims {extra}: plot one label at a time, e.g. pred.isel({extra[0]}=0)."
+        )
     correlation = float(pearson_r(observed, predicted, time_dim))
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(10, 4), constrained_layout=True)
     times = _plot_times(observed[time_dim])
     _shade_held_out(axis, observed[time_dim], times, held_out)
     axis.plot(times, observed.values, color="black", label="observed")
-    axis.plot(times, predicted.values, "--", color="tab:orange", label="predicted")
+    axis.plot(times, predicted.values, "--", color="tab:orange", label="predicted" if band is None else "predicted (ensemble mean)")
+    if band is not None:
+        axis.fill_between(times, band[0].values, band[1].values, color="tab:orange", alpha=0.25, label="ensemble ±2σ")
     axis.axhline(0, color="grey", linewidth=0.5)
     axis.set_ylabel(_label(obs))
     axis.set_title(f"area-weighted regional mean (r = {correlation:.3f})")
