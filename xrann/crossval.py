@@ -241,7 +241,8 @@ def run_folds(
     [(0, 3.0), (1, 6.0)]
     """
     tqdm = progress_bar_class() if wants_progress(progress) else None
-    bar = None if tqdm is None else tqdm(total=len(tasks), desc=description, unit="fold", leave=False)
+    # a fold takes seconds: print every one (tqdm's default 0.1 s throttle would hide quick folds)
+    bar = None if tqdm is None else tqdm(total=len(tasks), desc=description, unit="fold", leave=False, mininterval=0)
     client = _active_client()
     try:
         if client is None:
