@@ -186,7 +186,19 @@ class Rolling(Recipe):
 
 
 @dataclass(frozen=True)
-class Anomaly(Recipe):
+class _Climatological(Recipe):
+    """A recipe read from each cell's mean seasonal cycle of ``source``, named ``<source>_<kind>``."""
+
+    def __post_init__(self) -> None:
+        _check_name(self.source, "name", self.kind)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (f"{self.source}_{self.kind}",)
+
+
+@dataclass(frozen=True)
+class Anomaly(_Climatological):
     """``source`` minus each cell's mean seasonal cycle over the training samples (made by `anomaly`).
 
     Parameters
@@ -202,16 +214,9 @@ class Anomaly(Recipe):
 
     kind: ClassVar[str] = "anomaly"
 
-    def __post_init__(self) -> None:
-        _check_name(self.source, "name", "anomaly")
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (f"{self.source}_anomaly",)
-
 
 @dataclass(frozen=True)
-class SeasonalCycle(Recipe):
+class SeasonalCycle(_Climatological):
     """Each cell's mean of ``source`` for the month of each time step, over the training samples.
 
     Parameters
@@ -226,13 +231,6 @@ class SeasonalCycle(Recipe):
     """
 
     kind: ClassVar[str] = "seasonal_cycle"
-
-    def __post_init__(self) -> None:
-        _check_name(self.source, "name", "seasonal_cycle")
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (f"{self.source}_seasonal_cycle",)
 
 
 @dataclass(frozen=True)
