@@ -131,7 +131,7 @@ def test_model_file_round_trip_is_bit_identical(ds, recipe_model, tmp_path):
     assert loaded.recipes == model.recipes and loaded.driver_provenance == model.driver_provenance
     xr.testing.assert_identical(loaded.climatologies["t2m"], model.climatologies["t2m"])
     xr.testing.assert_identical(loaded.to_dataset(), model.to_dataset())
-    assert model.to_dataset().attrs["xrann_format_version"] == FORMAT_VERSION == 3
+    assert model.to_dataset().attrs["xrann_format_version"] == FORMAT_VERSION == 4
     xr.testing.assert_identical(ds.ann.predict(loaded), ds.ann.predict(model))
 
 

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "xrann.predict": 4,
     "xrann.metrics": 5,
     "xrann.regions": 5,
+    "xrann.targets": 5,
     "xrann.evaluation": 6,
     "xrann.importance": 6,
     "xrann.response": 7,

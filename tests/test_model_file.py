@@ -450,7 +450,7 @@ def _refused_or_identical(model_ds, data, expected):
 
 def test_every_single_mutation_of_a_recipe_file_loads_identically_or_is_refused(recipe_saved):
     saved, model, data = recipe_saved
-    assert saved.attrs["xrann_format_version"] == FORMAT_VERSION == 3
+    assert saved.attrs["xrann_format_version"] == FORMAT_VERSION == 4
     expected = data.ann.predict(model).values
     np.testing.assert_array_equal(data.ann.predict(Model.from_dataset(saved)).values, expected)
     outcomes = {}

@@ -94,7 +94,7 @@ def test_weights_are_described_in_the_model_file_not_stored(data, tmp_path):
     assert loaded.hyperparameters["weights"] == "cell_area"
     assert loaded.hyperparameters["weights_normalisation"] == NORMALISATION
     with xr.open_dataset(path) as stored:
-        assert stored.attrs["xrann_format_version"] == 3
+        assert stored.attrs["xrann_format_version"] == 4
         assert not any("weight" in str(name) and "core" not in str(name) for name in stored.variables)
 
 

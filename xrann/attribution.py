@@ -43,6 +43,7 @@ from .importance import resolve_target
 from .predict import check_model, predict_dataset, resolve_drivers_for_prediction
 from .regions import region_labels, split_by_region
 from .shapley import resolve_players, shapley_on_grid
+from .targets import per_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -129,6 +130,9 @@ def anomaly_attribution(
     (('driver',), True)
     """
     check_model(model)
+    if model.several_targets:  # each target's attribution along a "target" dim
+        options = dict(regions=regions, cell_area=cell_area, groups=groups, members=members)
+        return per_target(model, lambda single: anomaly_attribution(ds, single, period, reference, **options))
     drivers = resolve_drivers_for_prediction(ds, model)
     resolve_players(model, groups)
     period_years = _years(period, "period")

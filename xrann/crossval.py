@@ -28,7 +28,8 @@ import xarray as xr
 
 from .evaluation import area_weights, find_cell_area
 from .core.progress import progress_bar_class, wants_progress
-from .data.variables import select_variables
+from .data.blocks import target_names
+from .data.variables import select_fit_variables, select_targets
 from .fit import fit_dataset
 from .fit.ensemble import combine_models
 from .fit.settings import FitSettings
@@ -36,6 +37,7 @@ from .folds import fold_groups, make_folds
 from .model import Model
 from .metrics import scores
 from .predict import predict_dataset
+from .targets import stack_targets
 
 __all__ = ["cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds"]
 
@@ -81,7 +83,7 @@ def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def fit_fold(
     data: xr.Dataset,
-    target: Hashable,
+    target: Hashable | list[Hashable],
     drivers: list[Hashable],
     held_out: np.ndarray | xr.DataArray,
     excluded: np.ndarray | xr.DataArray,
@@ -94,7 +96,8 @@ def fit_fold(
     ----------
     data : xarray.Dataset
         The target and drivers, in memory.
-    target : hashable
+    target : hashable or list of hashable
+        One target, or a list of several (one model with an output each).
     drivers : list of hashable
     held_out, excluded : numpy.ndarray or xarray.DataArray
         Boolean masks: samples to predict, samples not to train on. Arrays on
@@ -111,7 +114,8 @@ def fit_fold(
     index : tuple of numpy.ndarray
         Per dim of the target, the positions of the fold's bounding box.
     predicted : numpy.ndarray
-        Predictions on that box, NaN outside the held-out samples.
+        Predictions on that box, NaN outside the held-out samples (with a
+        leading axis of one row per target for a list of targets).
     n_training : int
     model : Model or None
 
@@ -123,17 +127,22 @@ def fit_fold(
     >>> index[0].tolist(), predicted.round(3).tolist(), n
     ([2, 3], [0.4, 0.6], 4)
     """
-    observed = data[target]
+    targets = target_names(target)
+    observed = data[targets[0]]
     dims = observed.dims
     held_out, excluded = full_mask(held_out, observed), full_mask(excluded, observed)
     training_index = _crop(~excluded)
     training = data.isel(dict(zip(dims, training_index)))
     keep = ~excluded[np.ix_(*training_index)]
     if not keep.all():
-        training = training.assign({target: training[target].where(xr.DataArray(keep, dims=dims))})
+        training = training.assign({name: training[name].where(xr.DataArray(keep, dims=dims)) for name in targets})
     model = fit_dataset(training, target, drivers, progress=False, **settings)
     test_index = _crop(held_out)
-    predicted = predict_dataset(data.isel(dict(zip(dims, test_index))), model).transpose(*dims).values
+    prediction = predict_dataset(data.isel(dict(zip(dims, test_index))), model)
+    if isinstance(prediction, xr.Dataset):  # several targets: one row each
+        predicted = np.stack([prediction[f"{name}_predicted"].transpose(*dims).values for name in targets])
+    else:
+        predicted = prediction.transpose(*dims).values
     predicted = np.where(held_out[np.ix_(*test_index)], predicted, np.nan)
     return test_index, predicted, model.sample_counts["training"], model if keep_model else None
 
@@ -265,37 +274,14 @@ def run_folds(
             bar.close()
 
 
-def _common_target_range(data: xr.Dataset, target: Hashable, drivers: list[Hashable], target_range: tuple) -> tuple:
-    """The target's valid samples, their extremes and the target_range every fold maps them onto."""
-    valid = data[target].notnull()
-    for name in drivers:
-        valid = valid & np.isfinite(data[name])
-    valid = valid.transpose(*data[target].dims).values
-    values = data[target].values
-    return valid, float(values[valid].min()), float(values[valid].max()), tuple(target_range)
-
-
-def _fold_target_range(extremes: tuple[float, float], common: tuple) -> tuple[float, float]:
-    """The target_range that makes a fold whose training target spans ``extremes`` scale like the whole Dataset."""
-    _, minimum, maximum, (low, high) = common
-    width = maximum - minimum
-    if width <= 0:
-        return low, high
-    return (low + (high - low) * (extremes[0] - minimum) / width, low + (high - low) * (extremes[1] - minimum) / width)
-
-
-def _fit_kept_fold(data, target, drivers, held_out, excluded, settings, common):
-    """A fold fit whose target scaling equals the whole Dataset's (refit once if validation took an extreme)."""
-    valid = common[0] & ~full_mask(excluded, data[target])
-    values = data[target].transpose(*data[target].dims).values[valid]
-    fold_settings = dict(settings, target_range=_fold_target_range((values.min(), values.max()), common))
-    result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
-    scaler = result[3].target_scaler
-    actual = (float(scaler.minimum[0]), float(scaler.maximum[0]))
-    if actual != (float(values.min()), float(values.max())):  # validation samples held an extreme out of the scaling
-        fold_settings = dict(settings, target_range=_fold_target_range(actual, common))
-        result = fit_fold(data, target, drivers, held_out, excluded, fold_settings, True)
-    return result
+def _target_extremes(data: xr.Dataset, targets: list[Hashable], drivers: list[Hashable]) -> tuple[list[float], list[float]]:
+    """Each target's extremes over the valid samples of the whole Dataset: the one scaling every kept fold model shares."""
+    valid = np.ones(data[targets[0]].shape, dtype=bool)
+    dims = data[targets[0]].dims
+    for name in [*targets, *drivers]:
+        valid &= np.isfinite(data[name]).broadcast_like(data[targets[0]]).transpose(*dims).values
+    values = [data[name].transpose(*dims).values[valid] for name in targets]
+    return [float(v.min()) for v in values], [float(v.max()) for v in values]
 
 
 def cross_validate(
@@ -420,37 +406,40 @@ def cross_validate(
         raise TypeError(f"cross_validate() got unknown settings {unknown}; known settings are {sorted(known)}.")
     checked = FitSettings(**{k: v for k, v in fit_kwargs.items() if k in FitSettings.__dataclass_fields__})
     checked.validate()
-    target_name, driver_names = select_variables(ds, target, drivers)
+    targets = select_targets(ds, target)
+    several = isinstance(target, (list, tuple))
+    target_name, driver_names = select_fit_variables(ds, targets, drivers)
+    fitted = targets if several else target_name
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,
     )
     cell_area = find_cell_area(ds, target_name)
-    data = ds[[target_name, *driver_names]].compute()
+    data = ds[[*targets, *driver_names]].compute()
     observed = data[target_name]
     dims = observed.dims
 
     # masks on the groupings' dims only (a year fold's is 1-D): small to keep and to send to workers
-    tasks = [(folds.held_out(i), folds.excluded(i), fit_kwargs) for i in range(len(folds))]
-    if keep_models:
-        common = _common_target_range(data, target_name, driver_names, checked.target_range)
-        function = _fit_kept_fold
-        tasks = [(target_name, driver_names, *task, common) for task in tasks]
-    else:
-        function = fit_fold
-        tasks = [(target_name, driver_names, *task, False) for task in tasks]
+    settings = dict(fit_kwargs)
+    if keep_models:  # every fold scales the targets over the whole Dataset, so the fold models combine
+        settings["target_extremes"] = _target_extremes(data, targets, driver_names)
+    tasks = [(fitted, driver_names, folds.held_out(i), folds.excluded(i), settings, keep_models) for i in range(len(folds))]
 
     weights = area_weights(observed, cell_area)
-    bare, bare_weights = bare_arrays(observed, weights)
-    total = np.zeros(observed.shape)
-    count = np.zeros(observed.shape, dtype=np.int64)
+    bare = [bare_arrays(data[name], weights) for name in targets]  # (target, weights) per target
+    units = [str(data[name].attrs.get("units", "")) for name in targets]
+    total = np.zeros((len(targets), *observed.shape))
+    count = np.zeros((len(targets), *observed.shape), dtype=np.int64)
     fold_scores: list[Any] = [None] * len(folds)
     n_training = np.zeros(len(folds), dtype=np.int64)
     models: list[Any] = [None] * len(folds)
-    for fold, (index, predicted, n_train, model) in run_folds(function, data, tasks, progress=progress):
-        fold_scores[fold] = score_fold(bare, bare_weights, index, predicted)
-        total[np.ix_(*index)] += np.nan_to_num(predicted)
-        count[np.ix_(*index)] += np.isfinite(predicted)
+    for fold, (index, predicted, n_train, model) in run_folds(fit_fold, data, tasks, progress=progress):
+        rows = predicted if several else predicted[None]
+        per_target = [score_fold(*bare[k], index, rows[k]) for k in range(len(targets))]
+        fold_scores[fold] = stack_targets(per_target, [str(name) for name in targets], units=units) if several else per_target[0]
+        for k in range(len(targets)):
+            total[(k, *np.ix_(*index))] += np.nan_to_num(rows[k])
+            count[(k, *np.ix_(*index))] += np.isfinite(rows[k])
         n_training[fold] = n_train
         models[fold] = model
 
@@ -468,18 +457,19 @@ def cross_validate(
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    attrs = {key: observed.attrs[key] for key in ("units", "long_name") if key in observed.attrs}
-    attrs["description"] = "out-of-fold prediction: mean over the folds that held the sample out"
-    result[target_name] = observed
-    result[f"{target_name}_predicted"] = observed.copy(data=mean).assign_attrs(attrs)
-    result["n_folds"] = observed.copy(data=count).assign_attrs(
+    for k, name in enumerate(targets):
+        attrs = {key: data[name].attrs[key] for key in ("units", "long_name") if key in data[name].attrs}
+        attrs["description"] = "out-of-fold prediction: mean over the folds that held the sample out"
+        result[name] = data[name]
+        result[f"{name}_predicted"] = data[name].copy(data=mean[k]).assign_attrs(attrs)
+    result["n_folds"] = observed.copy(data=count[0]).assign_attrs(  # every target is predicted where the drivers are
         long_name="number of folds whose held-out prediction is averaged", units="1"
     )
     result.attrs = {
         "by": described,
         "leave_out": str(leave_out) if not isinstance(leave_out, (int, np.integer)) else int(leave_out),
         "n_groups": int(np.prod([factor.n_groups for factor in folds.factors])),
-        "target": str(target_name),
+        "target": ",".join(map(str, targets)),
         "drivers": ",".join(map(str, driver_names)),
         "description": "each fold trains on the samples it keeps and is scored on the samples it holds out",
     }

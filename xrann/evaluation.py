@@ -38,6 +38,7 @@ from .metrics import pearson_r, scores
 from .model import Model
 from .predict import check_model, predict_dataset
 from .regions import region_labels, split_by_region
+from .targets import per_target
 
 __all__ = [
     "evaluate",
@@ -627,6 +628,10 @@ def evaluate(
     ['bias', 'mae', 'n_samples', 'pearson_r', 'r2', 'rmse']
     """
     check_model(model)  # a path or anything else fails here, with the fix
+    if model.several_targets:  # scores and budgets per target along a "target" dim
+        result = per_target(model, lambda single: evaluate(ds, single, period, budgets=budgets, regions=regions))
+        result.attrs.update({"target": ", ".join(model.targets), "method": model.method})
+        return result
     try:
         target = resolve_variable(ds, model.target, "target")
     except KeyError:

@@ -29,6 +29,7 @@ from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.extraction import draw_valid_samples
 from .data.variables import resolve_variable
 from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
+from .targets import per_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -197,6 +198,9 @@ def driver_importance(
     (('driver',), '1')
     """
     check_model(model)  # a path or anything else fails here, with the fix
+    if model.several_targets:  # the importance for each target along a "target" dim
+        options = dict(n_repeats=n_repeats, seed=seed, dim=dim, max_samples=max_samples)
+        return per_target(model, lambda single: driver_importance(ds, single, **options))
     n_repeats = check_positive_int(n_repeats, "n_repeats")
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")

@@ -11,6 +11,7 @@ the layout is described in the documentation page "Model file format".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -37,7 +38,7 @@ FORMAT_NAME = "xrann-model"
 #: 2 added ensembles (core arrays with a leading ``member`` dim) and the training envelope;
 #: 3 added driver recipes (the ``recipes`` attribute, ``climatology_*`` variables), ``driver_provenance``
 #: and the description of sample weights in ``hyperparameters``
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class ModelFormatError(ValueError):
@@ -93,11 +94,12 @@ class Model:
     Attributes
     ----------
     core : SigmoidNetwork or other `Core`
-        Maps scaled drivers to the scaled target.
+        Maps scaled drivers to the scaled target (one output per target).
     driver_scaler, target_scaler : MinMaxScaler
-        Scaling fitted on the training samples.
-    target : str
-        Name of the predicted variable.
+        Scaling fitted on the training samples (the target scaler has one column per target).
+    target : str or tuple of str
+        Name of the predicted variable; a tuple of names for a model of several
+        targets (fitted with ``target=[...]``), see `targets` and `for_target`.
     drivers : list of str
         Driver variable names, in column order.
     sample_dims : tuple of str
@@ -105,7 +107,8 @@ class Model:
     driver_attrs : dict
         Per driver, its ``units``, ``standard_name`` and ``long_name`` where known.
     target_attrs : dict
-        The target's ``units``, ``standard_name`` and ``long_name`` where known.
+        The target's ``units``, ``standard_name`` and ``long_name`` where known; for several
+        targets, these per target name (see `attrs_of_target`).
     hyperparameters : dict
         Settings used for training (JSON-serialisable).
     history : xarray.Dataset
@@ -143,7 +146,7 @@ class Model:
     core: Any
     driver_scaler: MinMaxScaler
     target_scaler: MinMaxScaler
-    target: str
+    target: str | tuple[str, ...]
     drivers: list[str]
     sample_dims: tuple[str, ...]
     driver_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -160,6 +163,8 @@ class Model:
     driver_provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.target, list):
+            self.target = tuple(self.target)
         # own read-only copies, so nothing outside the model can write to its arrays; parts that are
         # already frozen (``dataclasses.replace`` of a model, ensemble members) are kept, not copied
         if not all(_is_frozen(array) for array in _core_parameters(self.core)):
@@ -170,6 +175,113 @@ class Model:
                 setattr(self, name, MinMaxScaler(_frozen(scaler.minimum), _frozen(scaler.maximum), tuple(scaler.feature_range)))
         if self.envelope is not None and not _is_frozen(self.envelope.centroids):
             self.envelope = Envelope(_frozen(self.envelope.centroids), self.envelope.reference_distance, self.envelope.quantile)
+
+    # -- targets --------------------------------------------------------
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The names of the predicted variables, in output order (one for a single-target model).
+
+        Returns
+        -------
+        tuple of str
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).targets
+        ('co2_flux',)
+        """
+        return self.target if isinstance(self.target, tuple) else (self.target,)
+
+    @property
+    def several_targets(self) -> bool:
+        """Whether the model was fitted with a list of targets (its predictions are then Datasets).
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).several_targets
+        False
+        """
+        return isinstance(self.target, tuple)
+
+    def attrs_of_target(self, name: str) -> dict[str, str]:
+        """The ``units``, ``standard_name`` and ``long_name`` of one target (where known).
+
+        Parameters
+        ----------
+        name : str
+            One of `targets`.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        KeyError
+            ``name`` is not a target of the model.
+
+        Examples
+        --------
+        >>> import xrann
+        >>> xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0).attrs_of_target("co2_flux")["units"]
+        '1'
+        """
+        self._target_position(name)
+        return dict(self.target_attrs.get(name, {})) if self.several_targets else dict(self.target_attrs)
+
+    def _target_position(self, name: str) -> int:
+        if name not in self.targets:
+            raise KeyError(f"{name!r} is not a target of this model; its targets are {list(self.targets)}.")
+        return self.targets.index(name)
+
+    def for_target(self, name: str) -> "Model":
+        """The single-target model of one of several targets: same drivers, hidden layers and scaling.
+
+        Its network is this network with only that target's output node, so its
+        predictions are exactly that column of this model's; importance,
+        response curves, Shapley values and evaluation use it per target.
+
+        Parameters
+        ----------
+        name : str
+            One of `targets`.
+
+        Returns
+        -------
+        Model
+            ``self`` for a single-target model asked for its target.
+
+        Raises
+        ------
+        KeyError
+            ``name`` is not a target of the model.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> x = np.linspace(0.0, 1.0, 40)
+        >>> ds = xr.Dataset({"a": ("s", x), "y": ("s", x**2), "z": ("s", 1 - x)})
+        >>> model = ds.ann.fit(target=["y", "z"], drivers=["a"], seed=0, progress=False)
+        >>> model.for_target("z").target, np.allclose(model.for_target("z").predict_array(x[:, None]), model.predict_array(x[:, None])[:, 1])
+        ('z', True)
+        """
+        column = self._target_position(name)
+        if not self.several_targets:
+            return self
+        scaler = self.target_scaler
+        return dataclasses.replace(
+            self,
+            core=self.core.select_outputs([column]),
+            target_scaler=MinMaxScaler(scaler.minimum[[column]], scaler.maximum[[column]], tuple(scaler.feature_range)),
+            target=name,
+            target_attrs=self.attrs_of_target(name),
+        )
 
     # -- prediction -----------------------------------------------------
     def predict_array(self, drivers: np.ndarray) -> np.ndarray:
@@ -184,7 +296,8 @@ class Model:
         Returns
         -------
         numpy.ndarray
-            ``(n_samples,)`` float64 predictions.
+            ``(n_samples,)`` float64 predictions; ``(n_samples, n_targets)`` for a model of
+            several targets, columns in the order of `targets`.
 
         Raises
         ------
@@ -205,7 +318,8 @@ class Model:
             )
         scaled = self.driver_scaler.transform(drivers, dtype=self.dtype)
         output = self.core.predict(scaled)
-        return self.target_scaler.inverse_transform(output)[:, 0]
+        unscaled = self.target_scaler.inverse_transform(output)
+        return unscaled if self.several_targets else unscaled[:, 0]
 
     @property
     def driver_units(self) -> dict[str, str | None]:
@@ -304,9 +418,13 @@ class Model:
         data_vars: dict[Hashable, Any] = {
             "driver_min": ("driver", np.array(self.driver_scaler.minimum)),
             "driver_max": ("driver", np.array(self.driver_scaler.maximum)),
-            "target_min": ((), float(self.target_scaler.minimum[0])),
-            "target_max": ((), float(self.target_scaler.maximum[0])),
         }
+        if self.several_targets:
+            data_vars["target_min"] = ("target", np.array(self.target_scaler.minimum, dtype=np.float64))
+            data_vars["target_max"] = ("target", np.array(self.target_scaler.maximum, dtype=np.float64))
+        else:
+            data_vars["target_min"] = ((), float(self.target_scaler.minimum[0]))
+            data_vars["target_max"] = ((), float(self.target_scaler.maximum[0]))
         made_by = {name: recipe.kind for recipe in self.recipes for name in recipe.names}
         data_vars["driver_recipe"] = ("driver", np.array([made_by.get(name, "") for name in self.drivers], dtype=object))
         for key in ("units", "standard_name", "long_name"):
@@ -320,7 +438,10 @@ class Model:
             data_vars[f"core_{name}"] = (dims, array)
         if self.envelope is not None:
             data_vars["envelope_centroid"] = (("envelope_cluster", "driver"), np.array(self.envelope.centroids))
-        model_ds = xr.Dataset(data_vars, coords={"driver": drivers})
+        coords = {"driver": drivers}
+        if self.several_targets:
+            coords["target"] = np.array(self.targets, dtype=object)
+        model_ds = xr.Dataset(data_vars, coords=coords)
         for source, climatology in self.climatologies.items():
             stored = climatology.rename({dim: f"{_CLIMATOLOGY}_{dim}" for dim in climatology.dims}).copy(deep=True)
             model_ds[f"{_CLIMATOLOGY}_{source}"] = stored.drop_attrs().rename(None)
@@ -332,7 +453,7 @@ class Model:
             "xrann_version": self.version,
             "method": self.method,
             "dtype": self.dtype,
-            "target": self.target,
+            "target": json.dumps(list(self.targets)) if self.several_targets else self.target,
             "target_attrs": json.dumps(self.target_attrs),
             "sample_dims": json.dumps(list(self.sample_dims)),
             "driver_feature_range": list(self.driver_scaler.feature_range),
@@ -340,10 +461,12 @@ class Model:
             "hyperparameters": json.dumps(self.hyperparameters),
             "sample_counts": json.dumps(self.sample_counts),
             "history_attrs": json.dumps(self.history.attrs, default=int),
-            "title": f"xrann {self.method} model of {self.target}",
+            "title": f"xrann {self.method} model of {', '.join(self.targets)}",
         }
         if self.ensemble is not None:
             model_ds.attrs["ensemble"] = self.ensemble
+        if self.several_targets:
+            model_ds.attrs["several_targets"] = 1
         if self.recipes:
             model_ds.attrs["recipes"] = json.dumps([recipe.to_dict() for recipe in self.recipes])
         if self.driver_provenance:
@@ -568,8 +691,10 @@ def _check_shape(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, 
         raise _invalid(f"core_{name} has shape {found}, expected {shape} ({why})")
 
 
-def _network_sizes(arrays: Mapping[str, np.ndarray], n_drivers: int, ensemble: str | None) -> tuple[tuple[int, ...], bool]:
-    """Layer sizes chained through ``core_weight_<i>`` from ``n_drivers`` to 1 output, and whether biases are present."""
+def _network_sizes(
+    arrays: Mapping[str, np.ndarray], n_drivers: int, ensemble: str | None, n_targets: int = 1
+) -> tuple[tuple[int, ...], bool]:
+    """Layer sizes chained through ``core_weight_<i>`` from ``n_drivers`` to one output per target, and whether biases are present."""
     indices: dict[str, list[int]] = {"weight": [], "bias": []}
     for name in arrays:
         match = re.fullmatch(r"(weight|bias)_(0|[1-9][0-9]*)", name)
@@ -595,10 +720,11 @@ def _network_sizes(arrays: Mapping[str, np.ndarray], n_drivers: int, ensemble: s
         if n_out < 1:
             raise _invalid(f"core_{name} has shape {(n_in, n_out)}: a layer without nodes")
         sizes.append(n_out)
-    if sizes[-1] != 1:
+    if sizes[-1] != n_targets:
+        what = "one target" if n_targets == 1 else f"{n_targets} targets"
         raise _invalid(
-            f"the output layer core_weight_{n_layers - 1} has {sizes[-1]} columns, but a model predicts one target "
-            f"(expected shape ({sizes[-2]}, 1))"
+            f"the output layer core_weight_{n_layers - 1} has {sizes[-1]} columns, but the model predicts {what} "
+            f"(expected shape ({sizes[-2]}, {n_targets}))"
         )
     has_bias = bool(indices["bias"])
     if has_bias:
@@ -611,13 +737,15 @@ def _network_sizes(arrays: Mapping[str, np.ndarray], n_drivers: int, ensemble: s
     return tuple(sizes), has_bias
 
 
-def _core(model_ds: xr.Dataset, method: str, dtype: str, n_drivers: int, hyperparameters: Mapping[str, Any]) -> Any:
+def _core(
+    model_ds: xr.Dataset, method: str, dtype: str, n_drivers: int, hyperparameters: Mapping[str, Any], n_targets: int = 1
+) -> Any:
     ensemble = model_ds.attrs.get("ensemble")
     if ensemble is not None and ensemble not in ENSEMBLE_KINDS:
         raise _invalid(f"the global attribute ensemble={ensemble!r} is not one of {list(ENSEMBLE_KINDS)}")
     arrays = _core_arrays(model_ds, ensemble)
     if method == "ann":
-        sizes, has_bias = _network_sizes(arrays, n_drivers, ensemble)
+        sizes, has_bias = _network_sizes(arrays, n_drivers, ensemble, n_targets)
         hidden = hyperparameters.get("hidden", list(sizes[1:-1]))
         if not isinstance(hidden, list) or hidden != list(sizes[1:-1]):
             raise _invalid(f"the hyperparameters say hidden={hidden!r} but the weights have hidden layers {list(sizes[1:-1])}")
@@ -630,8 +758,9 @@ def _core(model_ds: xr.Dataset, method: str, dtype: str, n_drivers: int, hyperpa
         unknown = sorted(set(arrays) - {"coefficients", "intercept"})
         if unknown:
             raise _invalid(f"core_{unknown[0]} is not a parameter of a linear model (core_coefficients, core_intercept)")
-        _check_shape(arrays, "coefficients", (n_drivers, 1), ensemble, f"one slope per driver, {n_drivers} drivers")
-        _check_shape(arrays, "intercept", (1,), ensemble, "one intercept")
+        why = f"one slope per driver and target, {n_drivers} drivers and {n_targets} targets"
+        _check_shape(arrays, "coefficients", (n_drivers, n_targets), ensemble, why)
+        _check_shape(arrays, "intercept", (n_targets,), ensemble, "one intercept per target")
     members = hyperparameters.get("members")
     n_members = next(iter(arrays.values())).shape[0] if ensemble is not None else None
     if "members" in hyperparameters and members != n_members:
@@ -694,7 +823,7 @@ def _history(model_ds: xr.Dataset) -> xr.Dataset:
 _CLIMATOLOGY = "climatology"
 
 
-def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str, version: int) -> tuple[Recipe, ...]:
+def _recipes(model_ds: xr.Dataset, drivers: list[str], targets: tuple[str, ...], version: int) -> tuple[Recipe, ...]:
     items = _json_attribute(model_ds, "recipes", list, required=False)
     if items and version < 3:
         raise _invalid(f"the file has format version {version} but holds recipes, which came with version 3")
@@ -708,8 +837,8 @@ def _recipes(model_ds: xr.Dataset, drivers: list[str], target: str, version: int
         missing = [name for name in recipe.names if name not in drivers]
         if missing:
             raise _invalid(f"the recipe {recipe!r} makes drivers {missing} that are not in the coordinate driver {drivers}")
-        if recipe.source == target:
-            raise _invalid(f"the target {target!r} feeds the recipe {recipe!r}")
+        if recipe.source in targets:
+            raise _invalid(f"the target {recipe.source!r} feeds the recipe {recipe!r}")
     made = [name for recipe in recipes for name in recipe.names]
     if len(set(made)) < len(made):
         raise _invalid(f"the recipes make some drivers more than once ({made})")
@@ -771,6 +900,24 @@ def _provenance(model_ds: xr.Dataset, drivers: list[str]) -> dict[str, dict[str,
     return provenance
 
 
+def _targets(model_ds: xr.Dataset, version: int) -> str | tuple[str, ...]:
+    """The target name, or (``several_targets``, format version 4) the tuple of names, checked against the ``target`` coordinate."""
+    several = model_ds.attrs.get("several_targets")
+    if several is None:
+        return _string_attribute(model_ds, "target")
+    if version < 4:
+        raise _invalid(f"the file has format version {version} but several targets, which came with version 4")
+    names = _json_attribute(model_ds, "target", list)
+    if not names or not all(isinstance(name, str) and name for name in names) or len(set(names)) < len(names):
+        raise _invalid(f"the global attribute target must list distinct, non-empty target names, got {names!r}")
+    if "target" not in model_ds.coords:
+        raise _invalid("the coordinate target (the target names of a model of several targets) is missing")
+    stored = [str(name) for name in _variable(model_ds, "target", ("target",), kind="string")]
+    if stored != names:
+        raise _invalid(f"the coordinate target {stored} differs from the global attribute target {names}")
+    return tuple(names)
+
+
 def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
     """The `Model` fields of a model file, every part checked (the arguments of ``Model(...)``)."""
     if not isinstance(model_ds, xr.Dataset):
@@ -787,12 +934,14 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
     version = _format_version(model_ds)
     method = _string_attribute(model_ds, "method", tuple(CORES))
     dtype = _string_attribute(model_ds, "dtype", _DTYPES)
-    target = _string_attribute(model_ds, "target")
+    target = _targets(model_ds, version)
+    targets = target if isinstance(target, tuple) else (target,)
     drivers = _drivers(model_ds)
-    if target in drivers:
-        raise _invalid(f"the target {target!r} is also listed as a driver ({drivers})")
+    overlap = [name for name in targets if name in drivers]
+    if overlap:
+        raise _invalid(f"the target {overlap[0]!r} is also listed as a driver ({drivers})")
     driver_scaler = _scaler(model_ds, "driver", ("driver",), "driver_feature_range")
-    target_scaler = _scaler(model_ds, "target", (), "target_feature_range")
+    target_scaler = _scaler(model_ds, "target", ("target",) if isinstance(target, tuple) else (), "target_feature_range")
     metadata = {
         key: _variable(model_ds, f"driver_{key}", ("driver",), kind="string") for key in ("units", "standard_name", "long_name")
     }
@@ -803,8 +952,10 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
     if not sample_dims or not all(isinstance(d, str) and d for d in sample_dims) or len(set(sample_dims)) < len(sample_dims):
         raise _invalid(f"the global attribute sample_dims must list distinct dim names, got {sample_dims!r}")
     target_attrs = _json_attribute(model_ds, "target_attrs", dict)
+    if isinstance(target, tuple) and not all(isinstance(target_attrs.get(name, {}), dict) for name in targets):
+        raise _invalid(f"the global attribute target_attrs must map each target {list(targets)} to its attributes")
     hyperparameters = _json_attribute(model_ds, "hyperparameters", dict)
-    recipes = _recipes(model_ds, drivers, target, version)
+    recipes = _recipes(model_ds, drivers, targets, version)
     target_range = hyperparameters.get("target_range")
     if target_range is not None and target_range != list(target_scaler.feature_range):
         raise _invalid(
@@ -812,7 +963,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
             f"is {list(target_scaler.feature_range)}"
         )
     return dict(
-        core=_core(model_ds, method, dtype, len(drivers), hyperparameters),
+        core=_core(model_ds, method, dtype, len(drivers), hyperparameters, len(targets)),
         driver_scaler=driver_scaler,
         target_scaler=target_scaler,
         target=target,

@@ -140,7 +140,7 @@ def model_text(model: "Model") -> str:
     losses = final_losses(model)
     training = _training(model)
     text = (
-        f"<xrann.Model {_kind(model)}: {model.target} ~ {', '.join(model.drivers)}; "
+        f"<xrann.Model {_kind(model)}: {' + '.join(model.targets)} ~ {', '.join(model.drivers)}; "
         f"layers {_architecture(model)}; {model.sample_counts.get('training', 0)} training samples; "
         + (f"{training}; " if training else "")
         + f"final loss {losses['loss']:.3g}"
@@ -203,9 +203,11 @@ def model_html(model: "Model") -> str:
             ["batch size", "full batch" if batch_size is None else str(batch_size)],
         ]
     architecture_rows += [["dtype", model.dtype], ["seed", str(settings.get("seed", ""))]]
-    target_units = model.target_attrs.get("units", "")
-    low, high = float(model.target_scaler.minimum[0]), float(model.target_scaler.maximum[0])
-    target_rows = [[model.target, target_units, model.target_attrs.get("long_name", ""), _number(low), _number(high)]]
+    target_rows = []
+    for column, name in enumerate(model.targets):
+        attrs = model.attrs_of_target(name)
+        low, high = float(model.target_scaler.minimum[column]), float(model.target_scaler.maximum[column])
+        target_rows.append([name, attrs.get("units", ""), attrs.get("long_name", ""), _number(low), _number(high)])
     driver_rows = [
         [
             name,
@@ -232,11 +234,11 @@ def model_html(model: "Model") -> str:
     if model.ensemble is not None:
         loss_rows.append(["(losses are means over members)", ""])
     columns = ["name", "units", "long name", "training min", "training max"]
-    header = html.escape(f"xrann.Model: {model.target} ~ {', '.join(model.drivers)}")
+    header = html.escape(f"xrann.Model: {' + '.join(model.targets)} ~ {', '.join(model.drivers)}")
     return (
         f"<div class='xrann-model'>{_STYLE}<div class='xrann-header'>{header}</div>"
         + _section("Architecture", _table(["", ""], architecture_rows))
-        + _section(f"Target ({model.target})", _table(columns, target_rows))
+        + _section(f"Target ({', '.join(model.targets)})" if len(model.targets) == 1 else f"Targets ({', '.join(model.targets)})", _table(columns, target_rows))
         + _section(f"Drivers ({len(model.drivers)})", _table(columns, driver_rows))
         + _section("Samples", _table(["", ""], sample_rows))
         + _section("Losses (scaled target, MSE)", _table(["", ""], loss_rows))

@@ -21,6 +21,7 @@ from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.grid import output_dims
 from .importance import check_positive_int
 from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
+from .targets import per_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -96,6 +97,9 @@ def response_curve(
     (3, 3)
     """
     check_model(model)  # a path or anything else fails here, with the fix
+    if model.several_targets:  # one curve per target along a "target" dim
+        options = dict(n=n, max_samples=max_samples, seed=seed)
+        return per_target(model, lambda single: response_curve(ds, single, driver, **options), name="response")
     keys = [driver] if isinstance(driver, (str, bytes)) or not isinstance(driver, Sequence) else list(driver)
     chosen = [_model_driver(model, key) for key in keys]
     if not 1 <= len(chosen) <= 2 or len(set(chosen)) != len(chosen):

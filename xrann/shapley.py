@@ -55,6 +55,7 @@ from .data.grid import output_dims
 from .evaluation import find_time_dim
 from .importance import check_positive_int
 from .predict import check_model, member_models, resolve_drivers_for_prediction
+from .targets import per_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -384,6 +385,10 @@ def shapley_values(
     True
     """
     check_model(model)
+    if model.several_targets:  # each target's values (and base value) along a "target" dim
+        options = dict(background=background, groups=groups, members=members, method=method,
+                       max_background=max_background, n_pairs=n_pairs, seed=seed)
+        return per_target(model, lambda single: shapley_values(ds, single, **options), name="shapley")
     drivers = resolve_drivers_for_prediction(ds, model)
     labels, _ = resolve_players(model, groups)
     _check_method(method, len(labels), n_pairs)

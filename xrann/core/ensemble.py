@@ -46,6 +46,10 @@ class EnsembleCore:
         """Mean of the members' scaled outputs ``(n_samples, n_outputs)``."""
         return np.mean([member.predict(inputs) for member in self.members], axis=0)
 
+    def select_outputs(self, columns) -> "EnsembleCore":
+        """The ensemble restricted to some output columns (each member's `select_outputs`)."""
+        return EnsembleCore([member.select_outputs(columns) for member in self.members], self.kind)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Each member's parameter arrays stacked along a leading member axis."""
         per_member = [member.to_arrays() for member in self.members]

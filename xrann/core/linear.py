@@ -21,9 +21,9 @@ class LinearMap:
     Parameters
     ----------
     coefficients : numpy.ndarray
-        ``(n_drivers, 1)`` slopes on the scaled drivers.
+        ``(n_drivers, n_outputs)`` slopes on the scaled drivers.
     intercept : numpy.ndarray
-        ``(1,)`` scaled prediction where every scaled driver is zero.
+        ``(n_outputs,)`` scaled prediction where every scaled driver is zero.
 
     Examples
     --------
@@ -37,7 +37,7 @@ class LinearMap:
 
     @classmethod
     def fit(cls, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> "LinearMap":
-        """Ordinary (or, with ``weights``, weighted) least squares of ``targets`` ``(n, 1)`` on ``inputs`` ``(n, n_drivers)``.
+        """Ordinary (or, with ``weights``, weighted) least squares of ``targets`` ``(n, n_outputs)`` on ``inputs`` ``(n, n_drivers)``.
 
         Parameters
         ----------
@@ -60,8 +60,19 @@ class LinearMap:
         return cls(solution[:-1], solution[-1])
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Scaled predictions ``(n, 1)``."""
+        """Scaled predictions ``(n, n_outputs)``."""
         return np.asarray(inputs, dtype=np.float64) @ self.coefficients + self.intercept
+
+    def select_outputs(self, columns) -> "LinearMap":
+        """The map restricted to some output columns.
+
+        Examples
+        --------
+        >>> LinearMap(np.ones((2, 3)), np.arange(3.0)).select_outputs([2]).intercept
+        array([2.])
+        """
+        columns = list(columns)
+        return LinearMap(self.coefficients[:, columns], self.intercept[columns])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Parameters by name for storage."""

@@ -132,6 +132,24 @@ class SigmoidNetwork:
             result[start : start + DEFAULT_BLOCK_SIZE] = forward(self, inputs[start : start + DEFAULT_BLOCK_SIZE])[-1]
         return result
 
+    def select_outputs(self, columns: Sequence[int]) -> "SigmoidNetwork":
+        """The network restricted to some output nodes: the last layer's columns, every other layer shared.
+
+        Outputs do not feed one another, so the result computes exactly those
+        columns of `predict`.
+
+        Examples
+        --------
+        >>> net = initialize((2, 3, 2), rng=np.random.default_rng(0))
+        >>> x = np.random.default_rng(1).random((4, 2))
+        >>> np.array_equal(net.select_outputs([1]).predict(x), net.predict(x)[:, [1]])
+        True
+        """
+        columns = list(columns)
+        weights = [*self.weights[:-1], self.weights[-1][:, columns]]
+        biases = None if self.biases is None else [*self.biases[:-1], self.biases[-1][columns]]
+        return SigmoidNetwork(weights, biases)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Parameters by name (``weight_0``, ..., ``bias_0``, ...) for storage."""
         arrays = {f"weight_{i}": w for i, w in enumerate(self.weights)}

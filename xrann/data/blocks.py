@@ -38,6 +38,7 @@ __all__ = [
     "align_chunks",
     "block_grid",
     "numpy_grid",
+    "target_names",
     "BlockGrid",
     "LargeBlockWarning",
     "max_block_bytes",
@@ -157,6 +158,25 @@ def _essential_mask(mask: xr.DataArray) -> xr.DataArray:
     return mask.isel({dim: 0 for dim in constant}, drop=True) if constant else mask
 
 
+def target_names(target: Hashable | Sequence[Hashable]) -> list[Hashable]:
+    """The target names of a fit: one name, or each of a list or tuple of names.
+
+    Parameters
+    ----------
+    target : hashable or sequence of hashable
+
+    Returns
+    -------
+    list of hashable
+
+    Examples
+    --------
+    >>> target_names("nee"), target_names(["nee", "gpp"])
+    (['nee'], ['nee', 'gpp'])
+    """
+    return list(target) if isinstance(target, (list, tuple)) else [target]
+
+
 @dataclass
 class BlockGrid:
     """The target's chunk grid, with every variable aligned to it as a dask array.
@@ -169,14 +189,16 @@ class BlockGrid:
     chunks : tuple of tuple of int
         Chunk sizes along each sample dim.
     arrays : list of dask.array.Array
-        Target first, then the drivers, then (if any) the validation holdout
+        The targets first, then the drivers, then (if any) the validation holdout
         mask, then (if any) the sample weights, each broadcast to ``shape`` with ``chunks``.
     n_drivers : int
     has_holdout : bool
     itemsizes : tuple of int
-        Bytes per value of the target and each driver.
+        Bytes per value of each target and each driver.
     has_weights : bool, default False
         Whether the last array holds sample weights.
+    n_targets : int, default 1
+        How many target arrays come first.
 
     Examples
     --------
@@ -194,6 +216,7 @@ class BlockGrid:
     has_holdout: bool
     itemsizes: tuple[int, ...]
     has_weights: bool = False
+    n_targets: int = 1
 
     @property
     def numblocks(self) -> tuple[int, ...]:
@@ -232,7 +255,7 @@ def _aligned(variable: xr.DataArray, sample_dims: Sequence[Hashable], chunks: Ma
 
 def numpy_grid(
     ds: xr.Dataset,
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     drivers: Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     holdout: xr.DataArray | None = None,
@@ -248,7 +271,8 @@ def numpy_grid(
     ----------
     ds : xarray.Dataset
         numpy-backed.
-    target : hashable
+    target : hashable or list of hashable
+        One target, or several (sharing the sample dims).
     drivers : sequence of hashable
     sample_dims : sequence of hashable
     holdout : xarray.DataArray, optional
@@ -270,7 +294,8 @@ def numpy_grid(
     """
     sample_dims = tuple(sample_dims)
     shape = tuple(int(ds.sizes[dim]) for dim in sample_dims)
-    variables = [ds[target]] + [ds[name] for name in drivers]
+    targets = target_names(target)
+    variables = [ds[name] for name in targets] + [ds[name] for name in drivers]
     if holdout is not None:
         variables.append(holdout.astype(bool))
     if weights is not None:
@@ -288,14 +313,15 @@ def numpy_grid(
         arrays=arrays,
         n_drivers=len(drivers),
         has_holdout=holdout is not None,
-        itemsizes=tuple(ds[name].dtype.itemsize for name in [target, *drivers]),
+        itemsizes=tuple(variable.dtype.itemsize for variable in variables),
         has_weights=weights is not None,
+        n_targets=len(targets),
     )
 
 
 def block_grid(
     ds: xr.Dataset,
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     drivers: Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     holdout: xr.DataArray | None = None,
@@ -309,7 +335,8 @@ def block_grid(
     Parameters
     ----------
     ds : xarray.Dataset
-    target : hashable
+    target : hashable or list of hashable
+        One target, or several (sharing the sample dims).
     drivers : sequence of hashable
     sample_dims : sequence of hashable
     holdout : xarray.DataArray, optional
@@ -329,7 +356,8 @@ def block_grid(
     ((2, 1), (4, 6))
     """
     sample_dims = tuple(sample_dims)
-    variables = [ds[target]] + [ds[name] for name in drivers]
+    targets = target_names(target)
+    variables = [ds[name] for name in targets] + [ds[name] for name in drivers]
     chunks = _reference_chunks(variables, sample_dims, ds.sizes)
     shape = tuple(int(ds.sizes[dim]) for dim in sample_dims)
     arrays = [_aligned(variable, sample_dims, chunks, shape) for variable in variables]
@@ -347,6 +375,7 @@ def block_grid(
         has_holdout=holdout is not None,
         itemsizes=tuple(variable.dtype.itemsize for variable in variables),
         has_weights=weights is not None,
+        n_targets=len(targets),
     )
 
 

@@ -108,15 +108,16 @@ class SplitRule:
     seed: int
 
 
-def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False):
+def _block_masks(arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False,
+                 n_targets: int = 1):
     """Flat masks of a block: valid samples, and validation among the grid points (or None)."""
     shape = arrays[0].shape
-    valid = _valid_points(arrays[: 1 + n_drivers])
+    valid = _valid_points(arrays[: n_targets + n_drivers])
     if has_weights:  # a weight of zero (or, for a dropped sample, NaN) leaves the sample out
         weights = np.asarray(arrays[-1]).reshape(-1)
         valid &= weights > 0
     if has_holdout:
-        held_out = np.asarray(arrays[1 + n_drivers], dtype=bool).reshape(-1)
+        held_out = np.asarray(arrays[n_targets + n_drivers], dtype=bool).reshape(-1)
     elif rule.fraction is not None:
         held_out = validation_fraction_mask(starts, shape, rule.grid_shape, rule.fraction, rule.seed)
     else:
@@ -129,7 +130,7 @@ N_WEIGHT_STATISTICS = 5
 
 
 def block_statistics(
-    *arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False
+    *arrays, n_drivers: int, has_holdout: bool, starts, rule: SplitRule, has_weights: bool = False, n_targets: int = 1
 ) -> np.ndarray:
     """``[grid points, valid, training, validation, minima..., maxima...]`` of one block (minima over training samples).
 
@@ -139,7 +140,7 @@ def block_statistics(
     Parameters
     ----------
     *arrays : numpy.ndarray
-        The block of the target, of each driver, then (with ``has_holdout``)
+        The block of each target, of each driver, then (with ``has_holdout``)
         of the boolean holdout mask, then (with ``has_weights``) of the sample
         weights, all of the block's shape.
     n_drivers : int
@@ -151,13 +152,15 @@ def block_statistics(
     has_weights : bool, default False
         Whether the last array holds sample weights. A grid point whose weight is 0 is not a
         sample (it counts as dropped).
+    n_targets : int, default 1
+        How many target arrays come first; a sample needs every target finite.
 
     Returns
     -------
     numpy.ndarray
-        ``(4 + 2 * (1 + n_drivers),)`` float64: the number of grid points,
+        ``(4 + 2 * (n_targets + n_drivers),)`` float64: the number of grid points,
         valid, training and validation samples, then the minima and the
-        maxima of the target and each driver over the training samples
+        maxima of each target and each driver over the training samples
         (``inf`` and ``-inf`` without training samples). With ``has_weights``,
         `N_WEIGHT_STATISTICS` more: the sum of the training and of the
         validation weights, the number of grid points where the target is
@@ -171,9 +174,9 @@ def block_statistics(
     >>> block_statistics(target, driver, n_drivers=1, has_holdout=False, starts=(0, 0), rule=rule).tolist()
     [4.0, 3.0, 3.0, 0.0, 1.0, 0.0, 4.0, 3.0]
     """
-    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights)
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights, n_targets)
     training = valid if held_out is None else valid & ~held_out
-    n_variables = 1 + n_drivers
+    n_variables = n_targets + n_drivers
     result = np.empty(4 + 2 * n_variables + (N_WEIGHT_STATISTICS if has_weights else 0))
     result[0] = valid.size
     result[1] = np.count_nonzero(valid)
@@ -193,7 +196,8 @@ def block_statistics(
         weights = np.asarray(arrays[-1], dtype=np.float64).reshape(-1)
         flat_training = training.reshape(-1)
         picked = weights[flat_training]
-        bad = np.isfinite(np.asarray(arrays[0], dtype=np.float64).reshape(-1)) & ~(weights >= 0)
+        target_valid = _valid_points(arrays[:n_targets])  # every target finite
+        bad = target_valid & ~(weights >= 0)
         result[4 + 2 * n_variables :] = (
             picked.sum(),
             weights[valid & ~flat_training].sum(),
@@ -282,13 +286,14 @@ def block_samples(
     keep_validation: float,
     has_weights: bool = False,
     weight_scale: float | None = None,
+    n_targets: int = 1,
 ) -> BlockSamples:
     """The scaled training and (a ``keep_validation`` share of the) validation samples of one block.
 
     Parameters
     ----------
     *arrays : numpy.ndarray
-        The block of the target, of each driver, then (with ``has_holdout``)
+        The block of each target, of each driver, then (with ``has_holdout``)
         of the boolean holdout mask, then (with ``has_weights``) of the
         sample weights, all of the block's shape.
     n_drivers : int
@@ -311,6 +316,8 @@ def block_samples(
     weight_scale : float, optional
         With ``has_weights``, the weights are multiplied by it (``1 / mean`` of the training
         weights normalises them) and returned; ``None`` leaves the samples unweighted.
+    n_targets : int, default 1
+        How many target arrays come first (one scaled column each).
 
     Returns
     -------
@@ -328,8 +335,8 @@ def block_samples(
     >>> samples.inputs.round(3).tolist(), samples.targets.round(3).tolist(), samples.val_targets.shape
     ([[0.0, 1.0], [0.667, 1.0], [1.0, 1.0]], [[0.1], [0.633], [0.9]], (0, 1))
     """
-    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights)
-    drivers = arrays[1 : 1 + n_drivers]
+    valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights, n_targets)
+    targets, drivers = arrays[:n_targets], arrays[n_targets : n_targets + n_drivers]
     if held_out is None:
         training, validation = valid, np.zeros_like(valid)
     else:
@@ -342,7 +349,7 @@ def block_samples(
     pieces = []
     for rows in (training, validation):
         pieces.append(_scaled_rows(drivers, rows, driver_scaler, dtype, bias))
-        pieces.append(_scaled_rows([arrays[0]], rows, target_scaler, dtype, False))
+        pieces.append(_scaled_rows(targets, rows, target_scaler, dtype, False))
     if has_weights and weight_scale is not None:
         weights = np.asarray(arrays[-1]).reshape(-1)
         for rows in (training, validation):

@@ -19,6 +19,8 @@ __all__ = [
     "resolve_variable",
     "standard_name_matches",
     "select_variables",
+    "select_targets",
+    "select_fit_variables",
     "check_numeric",
     "check_driver_dims",
     "check_units",
@@ -250,6 +252,101 @@ def select_variables(
         for name in driver_names:
             check_numeric(ds, name, "driver")
     check_driver_dims(ds, driver_names, tuple(ds[target_name].dims), target_name)
+    return target_name, driver_names
+
+
+def select_targets(ds: xr.Dataset, target: Hashable | Sequence[Hashable]) -> list[Hashable]:
+    """Resolve one target, or a list of several that share their dims, to variable names.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    target : hashable or list of hashable
+        A name or CF standard name; a list or tuple of them for a model of several targets.
+
+    Returns
+    -------
+    list of hashable
+        The variable names, in the given order.
+
+    Raises
+    ------
+    KeyError
+        An unknown target.
+    ValueError
+        An empty list, a target listed twice, or targets on different dims.
+    TypeError
+        A non-numeric target.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"nee": ("x", [1.0]), "gpp": ("x", [2.0])})
+    >>> select_targets(ds, ["nee", "gpp"])
+    ['nee', 'gpp']
+    """
+    if not isinstance(target, (list, tuple)):
+        name = resolve_variable(ds, target, "target")
+        check_numeric(ds, name, "target")
+        return [name]
+    if len(target) == 0:
+        raise ValueError("target=[] is empty; name the variable to predict, or a list of several such as ['nee', 'gpp'].")
+    names = [resolve_variable(ds, key, "target") for key in target]
+    repeated = sorted({str(name) for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"targets {repeated} are listed more than once in target={list(target)}; list each target once.")
+    for name in names:
+        check_numeric(ds, name, "target")
+    first = names[0]
+    for name in names[1:]:
+        if set(ds[name].dims) != set(ds[first].dims):
+            raise ValueError(
+                f"the targets of one model share their grid, but {str(name)!r} has dims {tuple(ds[name].dims)} and "
+                f"{str(first)!r} has {tuple(ds[first].dims)}; fit them separately or bring them onto one grid "
+                "(e.g. with broadcast_like or interp_like)."
+            )
+    return names
+
+
+def select_fit_variables(
+    ds: xr.Dataset, targets: Sequence[Hashable], drivers: Sequence[Hashable] | None
+) -> tuple[Hashable, list[Hashable]]:
+    """The first of the resolved ``targets`` and the drivers, checked against every target.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    targets : sequence of hashable
+        Resolved target names (see `select_targets`).
+    drivers : sequence of hashable or None
+        As `select_variables`; ``None`` selects every numeric variable on the
+        targets' grid except the targets.
+
+    Returns
+    -------
+    target_name : hashable
+        The first target.
+    driver_names : list of hashable
+
+    Raises
+    ------
+    ValueError
+        A target listed among the drivers; see also `select_variables`.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"nee": ("x", [1.0]), "gpp": ("x", [2.0]), "t2m": ("x", [3.0])})
+    >>> select_fit_variables(ds, ["nee", "gpp"], None)
+    ('nee', ['t2m'])
+    """
+    target_name, driver_names = select_variables(ds, targets[0], drivers)
+    if drivers is None:
+        return target_name, [name for name in driver_names if name not in targets]
+    listed = [name for name in targets[1:] if name in driver_names]
+    if listed:
+        raise ValueError(
+            f"target {str(listed[0])!r} is also listed among the drivers {list(map(str, drivers))}; "
+            "a network cannot use a variable it predicts. Remove it from drivers."
+        )
     return target_name, driver_names
 
 

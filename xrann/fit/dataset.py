@@ -20,7 +20,7 @@ import xarray as xr
 from ..core.optimizers import make_optimizer
 from ..data.recipes import apply_recipes, check_recipes, driver_provenance, recipe_drivers, seasonal_climatology, split_drivers, warmup_points
 from ..data.selection import selection_mask
-from ..data.variables import resolve_variable, select_variables
+from ..data.variables import select_fit_variables, select_targets
 from ..features import Anomaly, SeasonalCycle
 from ..model import Model
 from .batch import ShardSource
@@ -59,18 +59,18 @@ def _resolve_mode(ds: xr.Dataset, names: Sequence[Hashable], mode: str | None) -
 
 
 def _fit_lazy(plan: SamplePlan, settings: FitSettings, rng: np.random.Generator, mode: str, progress: bool | None) -> FitResult:
-    n_inputs = plan.grid.n_drivers
-    sizes = settings.sizes(n_inputs, 1)
+    n_inputs, n_outputs = plan.grid.n_drivers, plan.grid.n_targets
+    sizes = settings.sizes(n_inputs, n_outputs)
     if mode == "batch" and settings.batch_size == "auto":
         settings = dataclasses.replace(settings, batch_size=None)  # batch mode makes full-batch steps only
-    resolved = settings.resolve(n_inputs, 1, plan.n_train, plan.n_validation > 0)
+    resolved = settings.resolve(n_inputs, n_outputs, plan.n_train, plan.n_validation > 0)
     options = dict(bias=settings.bias, dtype=settings.dtype, loss=settings.loss)
     if mode == "stream":
         source = StreamSource(plan, sizes, **options)
-        network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+        network, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=progress)
     else:
         with ShardSource(plan, sizes, **options) as source:
-            network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+            network, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=progress)
     return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved)
 
 
@@ -85,6 +85,7 @@ def fit_dataset(
     members: int | None = None,
     ensemble: str = "bootstrap",
     weights: Any = None,
+    target_extremes: tuple[Sequence[float], Sequence[float]] | None = None,
     **settings: Any,
 ) -> Model:
     """Train a model that predicts ``target`` from ``drivers`` on every valid grid point of ``ds``.
@@ -131,6 +132,10 @@ def fit_dataset(
         bounds). Normalised to mean 1 over the training samples; a grid point of weight 0 is not a
         sample. The model records how they were given (``hyperparameters["weights"]``), not the
         values. See `xrann.fit.weights`.
+    target_extremes : tuple of sequences of float, optional
+        ``(minima, maxima)`` per target over which to scale the targets instead of the training
+        samples' extremes: models fitted on different samples (cross-validation folds) then share
+        one target scaling and can be combined into an ensemble.
     **settings
         See `FitSettings` (``hidden``, ``bias``, ``optimizer``,
         ``learning_rate``, ``optimizer_options``, ``epochs``, ``batch_size``,
@@ -198,12 +203,15 @@ def fit_dataset(
         )
 
     plain, recipes = split_drivers(drivers)
+    several = isinstance(target, (list, tuple))
+    targets = select_targets(ds, target)
     climatologies: dict[str, xr.DataArray] = {}
     holdout = None
     if recipes:  # checked, then derived on a shallow copy (lazy for dask input); ds itself is never modified
-        target_name = resolve_variable(ds, target, "target")
-        plain_names = select_variables(ds, target_name, plain)[1] if plain else []
-        check_recipes(ds, recipes, target_name, plain_names)
+        target_name = targets[0]
+        plain_names = select_fit_variables(ds, targets, plain)[1] if plain else []
+        for name in targets:
+            check_recipes(ds, recipes, name, plain_names)
         if isinstance(validation, Mapping):
             holdout = selection_mask(ds, validation, tuple(ds[target_name].dims))
         for recipe in recipes:  # the climatologies come from the training period, before the main pass
@@ -212,16 +220,17 @@ def fit_dataset(
         provenance = driver_provenance(ds, plain_names)
         ds = apply_recipes(ds, recipes, climatologies)
         drivers = [*plain_names, *recipe_drivers(recipes)]
-    target_name, driver_names = select_variables(ds, target, drivers)
+    target_name, driver_names = select_fit_variables(ds, targets, drivers)
     if not recipes:
         provenance = driver_provenance(ds, driver_names)
     sample_dims = tuple(ds[target_name].dims)
     weight_array = resolve_weights(ds, weights, target_name)
     if fit_settings.method == "ann":
         # a network too large for the optimiser, or a learning_rate it cannot take, fails before data is read
-        chosen = fit_settings.choose_optimizer(len(driver_names), 1)
+        chosen = fit_settings.choose_optimizer(len(driver_names), len(targets))
         make_optimizer(chosen.name, fit_settings.learning_rate, fit_settings.optimizer_options)
-    names = list(driver_names) + [target_name]
+    names = list(driver_names) + list(targets)
+    fitted = targets if several else target_name
     resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
     if holdout is None and isinstance(validation, Mapping):
         holdout = selection_mask(ds, validation, sample_dims)
@@ -233,13 +242,13 @@ def fit_dataset(
         fraction = float(validation)
     plan_options = dict(
         holdout=holdout, validation=validation, seed=fit_settings.seed, target_range=fit_settings.target_range,
-        weights=weight_array, weights_name=describe_weights(weights),
+        weights=weight_array, weights_name=describe_weights(weights), target_extremes=target_extremes,
     )
-    plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=fraction, **plan_options)
+    plan = plan_samples(ds, fitted, driver_names, sample_dims, fraction=fraction, **plan_options)
     n_valid = plan.counts["grid_points"] - plan.counts["dropped"]
     if validation == "auto" and fraction is not None and n_valid < AUTO_VALIDATION_MIN_SAMPLES:
         fraction = None  # too few valid samples to hold some out
-        plan = plan_samples(ds, target_name, driver_names, sample_dims, fraction=None, **plan_options)
+        plan = plan_samples(ds, fitted, driver_names, sample_dims, fraction=None, **plan_options)
     rng = np.random.default_rng(fit_settings.seed)
 
     with single_blas_thread():
@@ -264,7 +273,7 @@ def fit_dataset(
     if envelope is None:  # stream and batch modes: a bounded draw, block by block
         with single_blas_thread():
             envelope = fit_envelope(
-                ds, driver_names, target_name, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=holdout
+                ds, driver_names, targets, sample_dims, plan.driver_scaler, seed=fit_settings.seed, exclude=holdout
             )
     history = result.history if isinstance(result.history, xr.Dataset) else history_to_dataset(result.history)
     counts = dict(result.counts)
@@ -274,11 +283,11 @@ def fit_dataset(
         core=result.core,
         driver_scaler=result.driver_scaler,
         target_scaler=result.target_scaler,
-        target=str(target_name),
+        target=tuple(str(name) for name in targets) if several else str(target_name),
         drivers=[str(name) for name in driver_names],
         sample_dims=tuple(str(d) for d in sample_dims),
         driver_attrs={str(name): _attrs_of(ds[name]) for name in driver_names},
-        target_attrs=_attrs_of(ds[target_name]),
+        target_attrs={str(name): _attrs_of(ds[name]) for name in targets} if several else _attrs_of(ds[target_name]),
         hyperparameters=hyperparameters,
         history=history,
         sample_counts=counts,

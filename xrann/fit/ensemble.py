@@ -77,12 +77,13 @@ def _train_member(samples: BlockSamples, settings: FitSettings, member_rng, trai
         val_inputs, val_targets = samples.inputs[held_out], samples.targets[held_out]
         val_weights = None if weights is None else weights[held_out]
     source = ArraySource(
-        settings.sizes(n_inputs, 1), samples.inputs[train_index], samples.targets[train_index], val_inputs, val_targets,
+        settings.sizes(n_inputs, samples.targets.shape[1]), samples.inputs[train_index], samples.targets[train_index], val_inputs, val_targets,
         bias=settings.bias, dtype=settings.dtype, loss=settings.loss, augmented=True,
         weights=None if weights is None else weights[train_index], val_weights=val_weights,
     )
-    resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
-    network, history = train_network(source, settings, resolved, n_inputs, 1, member_rng, progress=False)
+    n_outputs = samples.targets.shape[1]
+    resolved = settings.resolve(n_inputs, n_outputs, source.n_train, source.n_validation > 0)
+    network, history = train_network(source, settings, resolved, n_inputs, n_outputs, member_rng, progress=False)
     return network, history, resolved
 
 

@@ -27,7 +27,7 @@ ENVELOPE_MAX_SAMPLES = 1_000
 def fit_envelope(
     ds: xr.Dataset,
     drivers: Sequence[Hashable],
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     driver_scaler: MinMaxScaler,
     *,
@@ -42,8 +42,8 @@ def fit_envelope(
         The training Dataset.
     drivers : sequence of hashable
         Resolved driver names, in the model's column order.
-    target : hashable
-        Resolved target name; only points where it is finite count.
+    target : hashable or list of hashable
+        Resolved target name (or names); only points where every target is finite count.
     sample_dims : sequence of hashable
     driver_scaler : MinMaxScaler
         The model's driver scaling.
@@ -64,7 +64,7 @@ def fit_envelope(
     >>> fit_envelope(ds, model.drivers, "co2_flux", ("site",), model.driver_scaler, seed=0).centroids.shape
     (1, 2)
     """
-    names = list(drivers) + [target]
+    names = list(drivers) + (list(target) if isinstance(target, (list, tuple)) else [target])
     matrix = draw_valid_samples(ds, names, sample_dims, max_samples=ENVELOPE_MAX_SAMPLES, seed=seed, exclude=exclude)
     return Envelope.fit(driver_scaler.transform(matrix[:, : len(drivers)]), seed=seed)
 

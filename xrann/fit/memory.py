@@ -140,18 +140,18 @@ def fit_in_memory(
     if settings.method == "linear" and members is None:
         return fit_linear(plan, settings)
     samples = extract_samples(plan, dtype=settings.dtype, bias=settings.bias and settings.method != "linear")
-    n_inputs = plan.grid.n_drivers
+    n_inputs, n_outputs = plan.grid.n_drivers, plan.grid.n_targets
     if members is not None:
         core, history, resolved = train_members(samples, settings, rng, n_inputs=n_inputs, members=members, kind=ensemble)
         envelope = envelope_of_samples(samples.inputs[:, :n_inputs], seed=settings.seed)
         return FitResult(core, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved, envelope)
-    sizes = settings.sizes(n_inputs, 1)
+    sizes = settings.sizes(n_inputs, n_outputs)
     source = ArraySource(
         sizes, samples.inputs, samples.targets, samples.val_inputs, samples.val_targets,
         bias=settings.bias, dtype=settings.dtype, loss=settings.loss, augmented=True,
         weights=samples.weights, val_weights=samples.val_weights,
     )
-    resolved = settings.resolve(n_inputs, 1, source.n_train, source.n_validation > 0)
-    network, history = train_network(source, settings, resolved, n_inputs, 1, rng, progress=progress)
+    resolved = settings.resolve(n_inputs, n_outputs, source.n_train, source.n_validation > 0)
+    network, history = train_network(source, settings, resolved, n_inputs, n_outputs, rng, progress=progress)
     envelope = envelope_of_samples(samples.inputs[:, :n_inputs], seed=settings.seed)
     return FitResult(network, plan.driver_scaler, plan.target_scaler, history, plan.counts, resolved, envelope)

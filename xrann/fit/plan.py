@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.scaling import MinMaxScaler
-from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, warn_large_blocks
+from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, target_names, warn_large_blocks
 from ..data.extraction import N_WEIGHT_STATISTICS, SplitRule, block_samples, block_statistics
 from .settings import check_split_counts, no_valid_samples_error
 
@@ -116,6 +116,8 @@ def _block_options(grid: BlockGrid, rule: SplitRule, position: int) -> dict[str,
     options = dict(n_drivers=grid.n_drivers, has_holdout=grid.has_holdout, starts=grid.block_starts(index), rule=rule)
     if grid.has_weights:
         options["has_weights"] = True
+    if grid.n_targets != 1:
+        options["n_targets"] = grid.n_targets
     return options
 
 
@@ -128,7 +130,7 @@ def _block_task(grid: BlockGrid, delayed_blocks, rule: SplitRule, function: Call
 
 def plan_samples(
     ds: xr.Dataset,
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     drivers: Sequence[Hashable],
     sample_dims: Sequence[Hashable],
     *,
@@ -139,13 +141,15 @@ def plan_samples(
     target_range: tuple[float, float],
     weights: xr.DataArray | None = None,
     weights_name: str | None = None,
+    target_extremes: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> SamplePlan:
     """Align the variables onto blocks, split, count and scale: the first pass of every fit.
 
     Parameters
     ----------
     ds : xarray.Dataset
-    target : hashable
+    target : hashable or list of hashable
+        One target, or several (one scaled column each; a sample needs every target).
     drivers : sequence of hashable
     sample_dims : sequence of hashable
     holdout : xarray.DataArray or None
@@ -161,6 +165,10 @@ def plan_samples(
         mean 1 over the training samples. Points of weight 0 are not samples.
     weights_name : str, optional
         How the weights were given, for error messages.
+    target_extremes : tuple of sequences of float, optional
+        ``(minima, maxima)`` per target to scale over instead of the training samples' extremes
+        (which they must contain): models fitted on different samples then share one target
+        scaling, as an ensemble of them needs.
 
     Returns
     -------
@@ -186,7 +194,8 @@ def plan_samples(
     >>> plan.target_scaler.minimum.tolist(), plan.target_scaler.maximum.tolist()
     ([0.0], [7.0])
     """
-    arrays = [ds[target], *(ds[name] for name in drivers), holdout, weights]
+    targets = target_names(target)
+    arrays = [*(ds[name] for name in targets), *(ds[name] for name in drivers), holdout, weights]
     lazy = any(array.chunks is not None for array in arrays if array is not None)
     rule_fraction = fraction if holdout is None else None
     if lazy:
@@ -204,7 +213,8 @@ def plan_samples(
         computed = [block_statistics(*grid.arrays, **_block_options(grid, rule, 0))]
     statistics = np.array(computed).reshape(len(computed), -1)
 
-    n_variables = 1 + len(drivers)
+    n_targets = len(targets)
+    n_variables = n_targets + len(drivers)
     n_points, n_valid, n_train, n_validation = (int(v) for v in statistics[:, :4].sum(axis=0))
     weight_scale = None
     if weights is not None:
@@ -215,8 +225,21 @@ def plan_samples(
     check_split_counts(validation, n_valid, n_train, n_validation)
     minimum = statistics[:, 4 : 4 + n_variables].min(axis=0)
     maximum = statistics[:, 4 + n_variables : 4 + 2 * n_variables].max(axis=0)
-    driver_scaler = MinMaxScaler.from_extremes(minimum[1:], maximum[1:], (0.0, 1.0), names=[f"driver {n!r}" for n in drivers])
-    target_scaler = MinMaxScaler.from_extremes(minimum[:1], maximum[:1], target_range, names=[f"target {target!r}"])
+    driver_scaler = MinMaxScaler.from_extremes(
+        minimum[n_targets:], maximum[n_targets:], (0.0, 1.0), names=[f"driver {n!r}" for n in drivers]
+    )
+    target_minimum, target_maximum = minimum[:n_targets], maximum[:n_targets]
+    if target_extremes is not None:
+        given = np.asarray(target_extremes[0], dtype=np.float64), np.asarray(target_extremes[1], dtype=np.float64)
+        if not (np.all(given[0] <= target_minimum) and np.all(given[1] >= target_maximum)):
+            raise ValueError(
+                f"target_extremes {given[0].tolist()}..{given[1].tolist()} must contain the training targets' range "
+                f"{target_minimum.tolist()}..{target_maximum.tolist()}."
+            )
+        target_minimum, target_maximum = given
+    target_scaler = MinMaxScaler.from_extremes(
+        target_minimum, target_maximum, target_range, names=[f"target {n!r}" for n in targets]
+    )
     counts = {"grid_points": n_points, "dropped": n_points - n_valid, "training": n_train, "validation": n_validation}
     return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks, weight_scale)
 

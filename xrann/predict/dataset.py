@@ -47,6 +47,8 @@ def predict_dataset(
         ``long_name``; on the target's exact grid when ``ds`` has the target,
         else on the drivers' grid with the training dim order. NaN wherever a
         driver is NaN or infinite. An ensemble predicts its members' mean.
+        A model of several targets gives a Dataset with one such variable per
+        target (and their ``_std`` and ``_members`` where asked).
 
     Raises
     ------
@@ -69,6 +71,10 @@ def predict_dataset(
     check_model(model)  # a path or anything else fails here, naming xrann.open_model
     if mask_extrapolation is not False:
         resolve_threshold(mask_extrapolation)  # a bad value fails before any prediction runs
+    if model.several_targets:  # one "<target>_predicted" (and _std, _members) per target, from its output node
+        options = dict(members=members, std=std, mask_extrapolation=mask_extrapolation)
+        parts = [predict_dataset(ds, model.for_target(name), **options) for name in model.targets]
+        return xr.merge([part.to_dataset() if isinstance(part, xr.DataArray) else part for part in parts], join="exact")
     if members or std:
         return predict_ensemble(ds, model, members=members, std=std, mask_extrapolation=mask_extrapolation)
     attrs = {key: model.target_attrs[key] for key in ("units", "long_name") if key in model.target_attrs}

@@ -1,0 +1,96 @@
+"""Analyses of a model of several targets: one single-target analysis per target, stacked along a ``target`` dim.
+
+A model fitted with ``target=["nee", "gpp", "reco"]`` has one output node
+per target; `xrann.model.Model.for_target` gives the single-target model of
+one of them (the same network with only that output). Evaluation,
+importance, response curves and Shapley values run on each of these in turn
+and `per_target` stacks the results along a ``target`` dim whose labels are
+the target names, with each target's ``units`` as the ``target_units``
+coordinate (attributes the targets do not share are dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import xarray as xr
+
+from .model import Model
+
+__all__ = ["per_target", "stack_targets", "TARGET_DIM"]
+
+#: the dim along which the analyses of several targets are stacked
+TARGET_DIM = "target"
+
+Result = TypeVar("Result", xr.DataArray, xr.Dataset)
+
+
+def stack_targets(
+    parts: Sequence[Result], names: Sequence[str], *, units: Sequence[str] | None = None, name: str | None = None
+) -> Result:
+    """Stack one result per target along a ``target`` dim labelled with the target names.
+
+    Parameters
+    ----------
+    parts : sequence of xarray.DataArray or xarray.Dataset
+        One per target, on the same dims.
+    names : sequence of str
+        The target names, in the order of ``parts``.
+    units : sequence of str, optional
+        Each target's units; by default the ``units`` attribute of each part.
+    name : str, optional
+        Name of the stacked DataArray (the parts' names differ by target).
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        With a leading ``target`` dim and a ``target_units`` coordinate.
+
+    Examples
+    --------
+    >>> a = xr.DataArray([1.0, 2.0], dims="x", name="y_response", attrs={"units": "g"})
+    >>> b = xr.DataArray([3.0, 4.0], dims="x", name="z_response", attrs={"units": "g"})
+    >>> stacked = stack_targets([a, b], ["y", "z"], name="response")
+    >>> stacked.dims, stacked.target_units.values.tolist(), stacked.attrs
+    (('target', 'x'), ['g', 'g'], {'units': 'g'})
+    """
+    if units is None:
+        units = [str(part.attrs.get("units", "")) for part in parts]
+    if name is not None:
+        parts = [part.rename(name) for part in parts]
+    stacked = xr.concat(list(parts), dim=TARGET_DIM, coords="different", compat="equals", combine_attrs="drop_conflicts")
+    labels = np.array([str(name) for name in names], dtype=object)
+    return stacked.assign_coords({TARGET_DIM: (TARGET_DIM, labels), "target_units": (TARGET_DIM, np.array(list(units), dtype=object))})
+
+
+def per_target(model: Model, analysis: Callable[[Model], Result], *, name: str | None = None) -> Result:
+    """``analysis(model)``, or for a model of several targets each target's analysis stacked by `stack_targets`.
+
+    Parameters
+    ----------
+    model : Model
+    analysis : callable
+        Runs a single-target analysis of a model.
+    name : str, optional
+        Name of a stacked DataArray.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+
+    Examples
+    --------
+    >>> import numpy as np, xrann
+    >>> x = np.linspace(0.0, 1.0, 30)
+    >>> ds = xr.Dataset({"a": ("s", x), "y": ("s", x), "z": ("s", 1 - x)})
+    >>> model = ds.ann.fit(target=["y", "z"], drivers=["a"], seed=0, progress=False)
+    >>> per_target(model, lambda m: xr.DataArray(m.target_scaler.maximum[0]), name="largest").values.round(3).tolist()
+    [1.0, 1.0]
+    """
+    if not model.several_targets:
+        return analysis(model)
+    parts = [analysis(model.for_target(target)) for target in model.targets]
+    units = [model.attrs_of_target(target).get("units", "") for target in model.targets]
+    return stack_targets(parts, model.targets, units=list(units), name=name)
