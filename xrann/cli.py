@@ -163,6 +163,23 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _target_argument(text: str) -> str | list[str]:
+    """``--target``: one name, or comma-separated names for a model of several targets."""
+    names = _name_list(text)
+    return names[0] if len(names) == 1 else names
+
+
+def _score_tables(evaluation: xr.Dataset, model: Model, ds: xr.Dataset) -> str:
+    """The score table of a model: one per target (headed by its name) for several targets."""
+    if not model.several_targets:
+        return demo_table({"model": evaluation}, ds[model.target].attrs.get("units", ""))
+    tables = []
+    for name in model.targets:
+        table = demo_table({"model": evaluation.sel(target=name)}, model.attrs_of_target(name).get("units", ""))
+        tables.append(f"{name}:\n{table}")
+    return "\n".join(tables)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``xrann`` argument parser with its ``demo``, ``fit`` and ``predict`` sub-commands.
 
@@ -197,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a model on netCDF files or Zarr stores and save it", description="Train a model on netCDF files or Zarr stores.")
     fit.add_argument("data", nargs="+", help="netCDF files, globs such as 'nee_*.nc' (quoted) or Zarr stores, combined by their coordinates, with the target and the drivers")
     fit.add_argument("--chunks", type=parse_chunks, default=None, help=chunks_help)
-    fit.add_argument("--target", required=True, help="variable to predict (name or CF standard_name)")
+    fit.add_argument(
+        "--target", required=True, type=_target_argument,
+        help="variable to predict (name or CF standard_name), or several comma-separated (nee,gpp,reco) for one network with an output each",
+    )
     fit.add_argument("--drivers", type=_name_list, default=None, help="comma-separated drivers (default: every other variable on the target's grid)")
     fit.add_argument("--out", required=True, type=Path, help="model file to write (netCDF)")
     fit.add_argument("--method", choices=("ann", "linear"), default="ann", help="network or linear baseline (default: ann)")
@@ -378,7 +398,8 @@ def _fit_command(args: argparse.Namespace) -> int:
     ds, paths = open_inputs(args.data, args.chunks)
     validation: Any = "auto"
     if args.validation_years is not None:
-        target = resolve_variable(ds, args.target, "target")
+        first = args.target[0] if isinstance(args.target, list) else args.target
+        target = resolve_variable(ds, first, "target")
         time_dim = find_time_dim(ds[target])
         if time_dim is None:
             raise CommandError(f"--validation-years needs a datetime dim, but {target!r} has dims {ds[target].dims}")
@@ -392,7 +413,7 @@ def _fit_command(args: argparse.Namespace) -> int:
     _write_model(model, out, paths)
     counts = model.sample_counts
     _say(
-        f"trained {model.method} model of {model.target} from {', '.join(model.drivers)} on {counts['training']} samples"
+        f"trained {model.method} model of {', '.join(model.targets)} from {', '.join(model.drivers)} on {counts['training']} samples"
         + (f" ({counts['validation']} held out for validation)" if counts.get("validation") else "")
     )
     if model.method != "linear":
@@ -405,7 +426,7 @@ def _fit_command(args: argparse.Namespace) -> int:
         held_out = evaluate(ds, model, period=args.validation_years).compute()
         years = ", ".join(map(str, args.validation_years))
         _say(f"held-out skill on {years}:")
-        _say(demo_table({"model": held_out}, ds[model.target].attrs.get("units", "")))
+        _say(_score_tables(held_out, model, ds))
     _say(f"wrote {out}")
     return 0
 
@@ -422,10 +443,12 @@ def _predict_command(args: argparse.Namespace) -> int:
     ds, paths = open_inputs(args.drivers, args.chunks)
     model = _open_model_file(args.model)
     predicted = predict_dataset(ds, model)
-    result = predicted.to_dataset()
+    result = predicted if isinstance(predicted, xr.Dataset) else predicted.to_dataset()  # several targets: a Dataset
     result.attrs = provenance(ds.attrs, paths, args.model)
     result.to_netcdf(out)
-    _say(f"wrote {predicted.name} on dims {tuple(map(str, predicted.dims))} to {out}")
+    names = ", ".join(map(str, result.data_vars))
+    dims = tuple(map(str, result[next(iter(result.data_vars))].dims))
+    _say(f"wrote {names} on dims {dims} to {out}")
     return 0
 
 
@@ -438,7 +461,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     ds, paths = open_inputs(args.data, args.chunks)
     model = _open_model_file(args.model)
     evaluation = evaluate(ds, model, period=args.years).compute()
-    _say(demo_table({"model": evaluation}, ds[model.target].attrs.get("units", "")))
+    _say(_score_tables(evaluation, model, ds))
     if args.out is None:
         return 0
     attrs = provenance({**ds.attrs, **evaluation.attrs}, paths, args.model)

@@ -399,7 +399,7 @@ def history(model: "Model") -> "Figure":
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss (MSE of the scaled target)")
-    axis.set_title(f"training history ({model.method}: {model.target})")
+    axis.set_title(f"training history ({model.method}: {', '.join(model.targets)})")
     axis.legend()
     return figure
 

@@ -28,12 +28,13 @@ import numpy as np
 import xarray as xr
 
 from .crossval import bare_arrays, fit_fold, run_folds, score_fold
-from .data.variables import select_variables
+from .data.variables import select_fit_variables, select_targets
 from .evaluation import area_weights, find_cell_area
 from .fit import fit_dataset
 from .fit.settings import FitSettings
 from .folds import make_folds
 from .model import Model
+from .targets import stack_targets
 
 __all__ = ["search", "SearchResult", "SCORING"]
 
@@ -111,8 +112,14 @@ def _describe(settings: Mapping[str, Any]) -> str:
 
 
 def _score_setting(data, target, drivers, held_out, excluded, settings, observed, weights):
+    """One setting on one fold; ``observed`` is one bare target, or a list of them for several targets."""
     index, predicted, n_training, _ = fit_fold(data, target, drivers, held_out, excluded, settings, False)
-    result = score_fold(observed, weights, index, predicted)
+    if isinstance(observed, list):  # several targets: one row of predictions each, scores along a target dim
+        names = [str(name) for name in target]
+        units = [str(bare.attrs.get("units", "")) for bare in observed]
+        result = stack_targets([score_fold(bare, weights, index, rows) for bare, rows in zip(observed, predicted)], names, units=units)
+    else:
+        result = score_fold(observed, weights, index, predicted)
     result["n_training"] = n_training
     return result
 
@@ -140,7 +147,10 @@ def search(
     ----------
     ds : xarray.Dataset
         Never modified; the target and drivers are loaded into memory once.
-    target : hashable
+    target : hashable or list of hashable
+        One target, or several (one network with an output each; scores then have a
+        ``target`` dim and settings are ranked by the mean of ``scoring`` over the targets,
+        so prefer ``"r2"`` when the targets' scales differ).
     drivers : sequence of hashable, optional
     grid : mapping of str to list
         Settings of `xrann.fit.fit_dataset` and the values to try, e.g.
@@ -184,19 +194,24 @@ def search(
     if fit_kwargs.get("members") is not None:
         raise ValueError("search scores single networks; drop members= (refit the best setting as an ensemble afterwards).")
     combinations = _settings_grid(grid, fit_kwargs)
-    target_name, driver_names = select_variables(ds, target, drivers)
+    targets = select_targets(ds, target)
+    several = isinstance(target, (list, tuple))
+    target_name, driver_names = select_fit_variables(ds, targets, drivers)
+    fitted = targets if several else target_name
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,
     )
     cell_area = find_cell_area(ds, target_name)
-    data = ds[[target_name, *driver_names]].compute()
+    data = ds[[*targets, *driver_names]].compute()
     observed = data[target_name]
-    bare, weights = bare_arrays(observed, area_weights(observed, cell_area))
+    weights = area_weights(observed, cell_area)
+    bare = [bare_arrays(data[name], weights)[0] for name in targets]
+    bare_weights = bare_arrays(observed, weights)[1]
     # masks on the groupings' dims only, built once per fold and shared by every setting
     masks = [(folds.held_out(i), folds.excluded(i)) for i in range(len(folds))]
     tasks = [
-        (target_name, driver_names, held, excluded, dict(fit_kwargs) | combination, bare, weights)
+        (fitted, driver_names, held, excluded, dict(fit_kwargs) | combination, bare if several else bare[0], bare_weights)
         for combination in combinations
         for held, excluded in masks
     ]
@@ -209,11 +224,15 @@ def search(
     table = xr.concat(per_setting, dim="setting")
     values = table[scoring]
     mean = values.mean("fold")
+    if several:  # one ranking over all targets: the mean of their fold means
+        mean = mean.mean("target")
     order = np.argsort(-mean.values if SCORING[scoring] else mean.values, kind="stable")
     rank = np.empty(len(combinations), dtype=np.int64)
     rank[order] = np.arange(1, len(combinations) + 1)
     table[f"mean_{scoring}"] = mean.assign_attrs(long_name=f"mean {scoring} over the folds")
     table[f"std_{scoring}"] = values.std("fold").assign_attrs(long_name=f"standard deviation of {scoring} over the folds")
+    if several:
+        table[f"mean_{scoring}_per_target"] = values.mean("fold").assign_attrs(long_name=f"mean {scoring} over the folds, per target")
     table["rank"] = ("setting", rank, {"long_name": f"rank by mean {scoring} (1 is best)"})
     coords = {name: ("setting", np.array([str(c[name]) for c in combinations])) for name in grid}
     table = table.assign_coords(
@@ -223,9 +242,9 @@ def search(
         settings=("setting", np.array([_describe(c) for c in combinations])),
         **coords,
     )
-    table.attrs = {"scoring": scoring, "target": str(target_name), "drivers": ",".join(map(str, driver_names))}
+    table.attrs = {"scoring": scoring, "target": ",".join(map(str, targets)), "drivers": ",".join(map(str, driver_names))}
     best = combinations[int(order[0])]
     best_model = None
     if refit:
-        best_model = fit_dataset(ds, target_name, driver_names, progress=progress, **fit_kwargs, **best)
+        best_model = fit_dataset(ds, fitted, driver_names, progress=progress, **fit_kwargs, **best)
     return SearchResult(table, dict(best), float(mean.values[order[0]]), best_model, scoring)
