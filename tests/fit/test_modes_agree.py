@@ -1,4 +1,4 @@
-"""Memory, stream and batch modes, numpy or dask input, with or without a cluster: the same fit.
+"""Memory, stream and batch modes, numpy or dask input, with or without a cluster, one target or several: the same fit.
 
 The three modes share the data pass (`xrann.fit.plan`) and the epoch engine
 (`xrann.core.engine`) and differ only in where the samples are, so on one
@@ -28,9 +28,9 @@ def data():
     return make_grid_dataset()
 
 
-def _fit(ds, optimizer, validation, mode, **settings):
+def _fit(ds, optimizer, validation, mode, target="nee", **settings):
     arguments = dict(seed=0, optimizer=optimizer, epochs=EPOCHS[optimizer], batch_size=None, progress=False) | settings
-    return ds.ann.fit("nee", DRIVERS, validation=validation, mode=mode, **arguments)
+    return ds.ann.fit(target, DRIVERS, validation=validation, mode=mode, **arguments)
 
 
 def _weights(model):
@@ -107,3 +107,44 @@ def test_weighted_modes_agree_on_several_chunks(data, monkeypatch):
     lazy = data.chunk({"time": 8, "lat": 3})
     for mode in ("memory", "stream", "batch"):
         _assert_same_fit(_fit(lazy, "lm", 0.2, mode, weights=weights), reference, rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def two_targets(data):
+    """`data` with a second target, gpp, on another range; one row of one month is NaN in gpp only (no sample there)."""
+    scaled_t, scaled_sw = (data["t2m"].values - 285) / 10, (data["swdown"].values - 200) / 100
+    gpp = 4 + 2 * np.cos(2 * scaled_t) * data["landcover"].values + scaled_sw
+    gpp[5, 2, :] = np.nan
+    return data.assign(gpp=(data["nee"].dims, gpp, {"units": "umol m-2 s-1"}))
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("optimizer", EPOCHS)
+def test_every_mode_trains_the_same_network_of_several_targets_on_one_chunk(two_targets, on_cluster, optimizer, split):
+    validation = SPLITS[split]
+    targets = ["nee", "gpp"]
+    reference = _fit(two_targets, optimizer, validation, "memory", target=targets)
+    assert reference.targets == ("nee", "gpp") and reference.core.weights[-1].shape[-1] == 2
+    n_valid = int((two_targets["nee"].notnull() & two_targets["gpp"].notnull()).sum())
+    assert reference.sample_counts["training"] + reference.sample_counts["validation"] == n_valid
+    one_chunk = two_targets.chunk(-1)
+    fits = {mode: _fit(one_chunk, optimizer, validation, mode, target=targets) for mode in ("memory", "stream", "batch")}
+    with on_cluster():
+        fits["batch on a cluster"] = _fit(one_chunk, optimizer, validation, "batch", target=targets)
+    for where, model in fits.items():
+        assert model.hyperparameters["mode"] == where.split()[0]
+        assert model.target == reference.target
+        np.testing.assert_array_equal(model.target_scaler.minimum, reference.target_scaler.minimum)
+        np.testing.assert_array_equal(model.target_scaler.maximum, reference.target_scaler.maximum)
+        _assert_same_fit(model, reference, rtol=1e-10)
+
+
+def test_modes_agree_on_several_targets_on_several_chunks(two_targets, monkeypatch):
+    monkeypatch.setattr(batch, "SHARD_SAMPLES", 300)
+    targets = ["nee", "gpp"]
+    reference = _fit(two_targets, "lm", 0.2, "memory", target=targets)
+    lazy = two_targets.chunk({"time": 8, "lat": 3})
+    for mode in ("memory", "stream", "batch"):
+        model = _fit(lazy, "lm", 0.2, mode, target=targets)
+        np.testing.assert_array_equal(model.target_scaler.minimum, reference.target_scaler.minimum)
+        _assert_same_fit(model, reference, rtol=1e-6, atol=1e-9)
