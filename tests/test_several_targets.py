@@ -145,14 +145,14 @@ def test_for_target_is_the_network_with_only_that_output(data, model):
         assert single.for_target(name) is single
 
 
-def test_for_target_predicts_exactly_the_models_column(data, model):
+def test_for_target_predicts_the_models_column_to_rounding(data, model):
     drivers = np.stack([data[name].broadcast_like(data["nee"]).values.ravel() for name in DRIVERS], axis=1)
     drivers = drivers[np.isfinite(drivers).all(axis=1)]
     both = model.predict_array(drivers)
     assert both.shape == (len(drivers), 2)
     for column, name in enumerate(TARGETS):
-        # Model.for_target: "its predictions are exactly that column of this model's"
-        np.testing.assert_array_equal(model.for_target(name).predict_array(drivers), both[:, column])
+        # Model.for_target: that column of predict_array to rounding (the last matrix product has another shape)
+        np.testing.assert_allclose(model.for_target(name).predict_array(drivers), both[:, column], rtol=1e-12, atol=1e-12)
 
 
 def test_drivers_none_and_cf_names_leave_every_target_out(north_america):

@@ -29,7 +29,7 @@ import xarray as xr
 from .evaluation import area_weights, find_cell_area
 from .core.progress import progress_bar_class, wants_progress
 from .data.blocks import target_names
-from .data.variables import select_fit_variables, select_targets
+from .data.variables import select_fit_variables, select_targets, target_argument
 from .fit import fit_dataset
 from .fit.ensemble import combine_models
 from .fit.settings import FitSettings
@@ -406,6 +406,7 @@ def cross_validate(
         raise TypeError(f"cross_validate() got unknown settings {unknown}; known settings are {sorted(known)}.")
     checked = FitSettings(**{k: v for k, v in fit_kwargs.items() if k in FitSettings.__dataclass_fields__})
     checked.validate()
+    target = target_argument(target)
     targets = select_targets(ds, target)
     several = isinstance(target, (list, tuple))
     target_name, driver_names = select_fit_variables(ds, targets, drivers)
@@ -426,7 +427,7 @@ def cross_validate(
     tasks = [(fitted, driver_names, folds.held_out(i), folds.excluded(i), settings, keep_models) for i in range(len(folds))]
 
     weights = area_weights(observed, cell_area)
-    bare = [bare_arrays(data[name], weights) for name in targets]  # (target, weights) per target
+    bare = [bare_arrays(data[name].transpose(*dims), weights) for name in targets]  # (target, weights), the first's dim order
     units = [str(data[name].attrs.get("units", "")) for name in targets]
     total = np.zeros((len(targets), *observed.shape))
     count = np.zeros((len(targets), *observed.shape), dtype=np.int64)
@@ -461,7 +462,7 @@ def cross_validate(
         attrs = {key: data[name].attrs[key] for key in ("units", "long_name") if key in data[name].attrs}
         attrs["description"] = "out-of-fold prediction: mean over the folds that held the sample out"
         result[name] = data[name]
-        result[f"{name}_predicted"] = data[name].copy(data=mean[k]).assign_attrs(attrs)
+        result[f"{name}_predicted"] = data[name].transpose(*dims).copy(data=mean[k]).assign_attrs(attrs).transpose(*data[name].dims)
     result["n_folds"] = observed.copy(data=count[0]).assign_attrs(  # every target is predicted where the drivers are
         long_name="number of folds whose held-out prediction is averaged", units="1"
     )

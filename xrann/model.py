@@ -244,7 +244,9 @@ class Model:
         """The single-target model of one of several targets: same drivers, hidden layers and scaling.
 
         Its network is this network with only that target's output node, so its
-        predictions are exactly that column of this model's; importance,
+        predictions are that column of this model's `predict_array` (to rounding:
+        the matrix products differ in shape) and exactly the ``<target>_predicted``
+        of ``predict``, which computes each target through it; importance,
         response curves, Shapley values and evaluation use it per target.
 
         Parameters

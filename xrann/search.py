@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .crossval import bare_arrays, fit_fold, run_folds, score_fold
-from .data.variables import select_fit_variables, select_targets
+from .data.variables import select_fit_variables, select_targets, target_argument
 from .evaluation import area_weights, find_cell_area
 from .fit import fit_dataset
 from .fit.settings import FitSettings
@@ -194,6 +194,7 @@ def search(
     if fit_kwargs.get("members") is not None:
         raise ValueError("search scores single networks; drop members= (refit the best setting as an ensemble afterwards).")
     combinations = _settings_grid(grid, fit_kwargs)
+    target = target_argument(target)
     targets = select_targets(ds, target)
     several = isinstance(target, (list, tuple))
     target_name, driver_names = select_fit_variables(ds, targets, drivers)
@@ -206,7 +207,7 @@ def search(
     data = ds[[*targets, *driver_names]].compute()
     observed = data[target_name]
     weights = area_weights(observed, cell_area)
-    bare = [bare_arrays(data[name], weights)[0] for name in targets]
+    bare = [bare_arrays(data[name].transpose(*observed.dims), weights)[0] for name in targets]
     bare_weights = bare_arrays(observed, weights)[1]
     # masks on the groupings' dims only, built once per fold and shared by every setting
     masks = [(folds.held_out(i), folds.excluded(i)) for i in range(len(folds))]

@@ -9,6 +9,7 @@ units a model was trained with.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "standard_name_matches",
     "select_variables",
     "select_targets",
+    "target_argument",
     "select_fit_variables",
     "check_numeric",
     "check_driver_dims",
@@ -255,6 +257,37 @@ def select_variables(
     return target_name, driver_names
 
 
+def target_argument(target: Any) -> Any:
+    """A ``target=`` argument as given: one name, or several as a list (arrays and indexes become lists).
+
+    Parameters
+    ----------
+    target : hashable, list, tuple, numpy.ndarray or pandas.Index
+
+    Returns
+    -------
+    hashable or list
+
+    Raises
+    ------
+    TypeError
+        A set or mapping: the targets' order sets the order of the network's outputs.
+
+    Examples
+    --------
+    >>> target_argument(np.array(["nee", "gpp"]))
+    ['nee', 'gpp']
+    """
+    if isinstance(target, (np.ndarray, pd.Index)):
+        return target.tolist()
+    if isinstance(target, (set, frozenset, Mapping)):
+        raise TypeError(
+            f"target={target!r} has no order, but the targets' order is the order of the network's outputs; "
+            "pass a list such as ['nee', 'gpp']."
+        )
+    return target
+
+
 def select_targets(ds: xr.Dataset, target: Hashable | Sequence[Hashable]) -> list[Hashable]:
     """Resolve one target, or a list of several that share their dims, to variable names.
 
@@ -284,6 +317,7 @@ def select_targets(ds: xr.Dataset, target: Hashable | Sequence[Hashable]) -> lis
     >>> select_targets(ds, ["nee", "gpp"])
     ['nee', 'gpp']
     """
+    target = target_argument(target)
     if not isinstance(target, (list, tuple)):
         name = resolve_variable(ds, target, "target")
         check_numeric(ds, name, "target")

@@ -20,14 +20,14 @@ import xarray as xr
 from ..core.optimizers import make_optimizer
 from ..data.recipes import apply_recipes, check_recipes, driver_provenance, recipe_drivers, seasonal_climatology, split_drivers, warmup_points
 from ..data.selection import selection_mask
-from ..data.variables import select_fit_variables, select_targets
+from ..data.variables import select_fit_variables, select_targets, target_argument
 from ..features import Anomaly, SeasonalCycle
 from ..model import Model
 from .batch import ShardSource
 from .envelope import fit_envelope
 from .history import history_to_dataset
 from .memory import fit_in_memory
-from .plan import SamplePlan, plan_samples
+from .plan import SamplePlan, check_target_extremes, plan_samples
 from .weights import NORMALISATION, describe_weights, resolve_weights
 from .settings import (
     AUTO_VALIDATION_FRACTION,
@@ -203,8 +203,11 @@ def fit_dataset(
         )
 
     plain, recipes = split_drivers(drivers)
+    target = target_argument(target)
     several = isinstance(target, (list, tuple))
     targets = select_targets(ds, target)
+    if target_extremes is not None:
+        check_target_extremes(target_extremes, len(targets))
     climatologies: dict[str, xr.DataArray] = {}
     holdout = None
     if recipes:  # checked, then derived on a shallow copy (lazy for dask input); ds itself is never modified

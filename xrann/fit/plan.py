@@ -26,7 +26,7 @@ from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, target_nam
 from ..data.extraction import N_WEIGHT_STATISTICS, SplitRule, block_samples, block_statistics
 from .settings import check_split_counts, no_valid_samples_error
 
-__all__ = ["SamplePlan", "plan_samples"]
+__all__ = ["SamplePlan", "plan_samples", "check_target_extremes"]
 
 
 @dataclass
@@ -242,6 +242,40 @@ def plan_samples(
     )
     counts = {"grid_points": n_points, "dropped": n_points - n_valid, "training": n_train, "validation": n_validation}
     return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks, weight_scale)
+
+
+def check_target_extremes(target_extremes: Any, n_targets: int) -> None:
+    """Raise `ValueError` unless ``target_extremes`` is ``(minima, maxima)`` with one finite, increasing pair per target.
+
+    Parameters
+    ----------
+    target_extremes : object
+        What was passed as ``target_extremes=``.
+    n_targets : int
+
+    Raises
+    ------
+    ValueError
+        The wrong number of values, non-finite values or a minimum above its maximum.
+
+    Examples
+    --------
+    >>> check_target_extremes(([0.0], [1.0, 2.0]), 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: target_extremes must be (minima, maxima) with 1 value each (one per target), got ([0.0], [1.0, 2.0]).
+    """
+    try:
+        minima, maxima = (np.asarray(values, dtype=np.float64) for values in target_extremes)
+    except (TypeError, ValueError):
+        minima = maxima = None
+    if minima is None or minima.shape != (n_targets,) or maxima.shape != (n_targets,):
+        raise ValueError(
+            f"target_extremes must be (minima, maxima) with {n_targets} value{'s' if n_targets > 1 else ''} each "
+            f"(one per target), got {target_extremes!r}."
+        )
+    if not (np.isfinite(minima).all() and np.isfinite(maxima).all() and (minima <= maxima).all()):
+        raise ValueError(f"target_extremes must be finite with each minimum <= its maximum, got {target_extremes!r}.")
 
 
 def _weight_scale(statistics: np.ndarray, n_train: int, target: Hashable, weights_name: str | None) -> float | None:
