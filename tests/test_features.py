@@ -261,3 +261,12 @@ def test_recipe_files_are_checked_on_load(ds, recipe_model):
     for name, (broken, message) in cases.items():
         with pytest.raises(ModelFormatError, match=message):
             Model.from_dataset(broken)
+
+
+def test_predictions_of_a_recipe_model_keep_the_coordinates_attributes():
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2009-01", end="2011-12")
+    drivers = ["t2m", F.lag("precip", 1), F.cyclic("time.month"), F.anomaly("soilm")]
+    model = ds.ann.fit(target="nee", drivers=drivers, seed=0, epochs=5, progress=False)
+    predicted = ds.ann.predict(model)
+    for name in ("time", "lat", "lon"):
+        xr.testing.assert_identical(predicted[name], ds[name])  # attrs included (standard_name, units, axis)

@@ -202,3 +202,21 @@ def test_too_many_drivers_for_exact_enumeration():
         shapley_values(ds, model)
     phi = shapley_values(ds.isel(x=slice(0, 3)), model, method="sampling", n_pairs=2, max_background=5)
     assert phi.sizes["driver"] == 15 and "standard_error" in phi.coords
+
+
+def test_a_model_with_recipe_drivers_is_explained_from_the_raw_variables():
+    from xrann import features as F
+
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2009-01", end="2011-12")
+    drivers = ["t2m", "swdown", F.lag("precip", 1), F.anomaly("soilm")]
+    model = ds.ann.fit(target="nee", drivers=drivers, seed=0, epochs=20, progress=False)
+    assert model.drivers == ["t2m", "swdown", "precip_lag1", "soilm_anomaly"]
+    predicted = ds.ann.predict(model)
+    for background in (None, "climatology", ds.sel(time="2010")):
+        phi = shapley_values(ds, model, background=background, max_background=20)
+        assert phi.driver.values.tolist() == model.drivers
+        total = phi.sum("driver", skipna=False) + phi.base_value
+        np.testing.assert_allclose(total.values, predicted.values, rtol=1e-8, atol=1e-10)  # NaN where the lag has no value
+    attribution = xrann.anomaly_attribution(ds, model, period=2011, reference=[2009, 2010])
+    np.testing.assert_allclose(float(attribution["contribution"].sum("driver")), float(attribution["anomaly"]), rtol=1e-8)
+    assert "precip_lag1" not in ds  # the user's Dataset is left alone

@@ -40,7 +40,7 @@ import xarray as xr
 
 from .evaluation import annual_budget, carbon_flux_factor, find_cell_area, find_time_dim, time_step_seconds
 from .importance import resolve_target
-from .predict import check_model, predict_dataset, resolve_drivers_for_prediction
+from .predict import check_model, derive_recipe_drivers, predict_dataset, resolve_drivers_for_prediction
 from .regions import region_labels, split_by_region
 from .shapley import resolve_players, shapley_on_grid
 from .targets import per_target
@@ -133,6 +133,7 @@ def anomaly_attribution(
     if model.several_targets:  # each target's attribution along a "target" dim
         options = dict(regions=regions, cell_area=cell_area, groups=groups, members=members)
         return per_target(model, lambda single: anomaly_attribution(ds, single, period, reference, **options))
+    ds = derive_recipe_drivers(ds, model)  # recipe drivers recomputed from the raw variables
     drivers = resolve_drivers_for_prediction(ds, model)
     resolve_players(model, groups)
     period_years = _years(period, "period")

@@ -55,7 +55,7 @@ from .data.extraction import draw_valid_samples, finite_rows
 from .data.grid import output_dims
 from .evaluation import find_time_dim
 from .importance import check_positive_int
-from .predict import check_model, member_models, resolve_drivers_for_prediction
+from .predict import check_model, derive_recipe_drivers, member_models, resolve_drivers_for_prediction
 from .targets import per_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -412,6 +412,7 @@ def shapley_values(
         options = dict(background=background, groups=groups, members=members, method=method,
                        max_background=max_background, n_pairs=n_pairs, seed=seed)
         return per_target(model, lambda single: shapley_values(ds, single, **options), name="shapley")
+    ds = derive_recipe_drivers(ds, model)  # recipe drivers (lags, windows, anomalies) recomputed from the raw variables
     drivers = resolve_drivers_for_prediction(ds, model)
     labels, _ = resolve_players(model, groups)
     _check_method(method, len(labels), n_pairs)
@@ -432,7 +433,7 @@ def shapley_values(
     if background is None:
         source, what = ds, "the Dataset's training points"
     elif isinstance(background, xr.Dataset):
-        source, what = background, "the given Dataset"
+        source, what = derive_recipe_drivers(background, model), "the given Dataset"
     elif isinstance(background, Mapping):
         unknown = [dim for dim in background if dim not in ds.dims]
         if unknown:

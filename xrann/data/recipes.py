@@ -225,7 +225,7 @@ def _cyclic(ds: xr.Dataset, recipe: Cyclic) -> tuple[xr.DataArray, xr.DataArray]
     else:  # the year's own length: 365/366, or 365 for noleap and 360 for 360_day cftime calendars
         turn = (time.dt.dayofyear - 1) / time.dt.days_in_year
     angle = 2 * np.pi * turn.astype("float64")
-    return np.sin(angle).drop_attrs(), np.cos(angle).drop_attrs()
+    return np.sin(angle).drop_attrs(deep=False), np.cos(angle).drop_attrs(deep=False)
 
 
 def _derived_attrs(source: xr.DataArray, recipe: Recipe, name: str, description: str) -> dict[str, str]:
@@ -349,7 +349,7 @@ def apply_recipes(
                 f"{recipe.source} minus its mean seasonal cycle" if isinstance(recipe, Anomaly)
                 else f"mean seasonal cycle of {recipe.source}"
             )
-        derived[name] = values.drop_attrs().assign_attrs(_derived_attrs(source, recipe, name, description))
+        derived[name] = values.drop_attrs(deep=False).assign_attrs(_derived_attrs(source, recipe, name, description))
     return derived
 
 
