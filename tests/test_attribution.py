@@ -151,3 +151,10 @@ def test_ensemble_members_are_attributed_apart(nee):
     assert per_member["contribution"].dims == ("driver", "member")
     np.testing.assert_allclose(per_member["contribution"].mean("member").values, mean["contribution"].values, rtol=1e-10)
     np.testing.assert_allclose(per_member["contribution"].sum("driver").values, per_member["anomaly"].values, rtol=1e-10)
+
+
+def test_every_result_carries_its_own_units_and_long_name_only(attribution_2012):
+    # nothing leaks from the inputs (the time coordinate's standard_name and axis, Shapley's method)
+    for name, variable in attribution_2012.data_vars.items():
+        assert set(variable.attrs) == {"units", "long_name"}, (name, variable.attrs)
+        assert variable.attrs["units"] in ("PgC yr-1", "gC m-2 yr-1")

@@ -209,8 +209,8 @@ def anomaly_attribution(
             per_year_region.append(xr.concat([_region_parts(phi.sel(driver=label), regions, budget) for label in phi.driver.values], dim="driver", coords="minimal", compat="override").assign_coords(driver=phi.driver))
             per_year_region_anomaly.append(_region_parts(flux_anomaly, regions, budget))
 
-    def mean(parts: list[xr.DataArray]) -> xr.DataArray:
-        return xr.concat(parts, dim="__year__", coords="minimal", compat="override").mean("__year__")
+    def mean(parts: list[xr.DataArray]) -> xr.DataArray:  # attributes are set below, none inherited from the inputs
+        return xr.concat(parts, dim="__year__", coords="minimal", compat="override").mean("__year__").drop_attrs(deep=False)
 
     budget_attrs = {"units": "PgC yr-1"}
     described = f"{period_years} vs reference {reference_years}"
@@ -218,7 +218,7 @@ def anomaly_attribution(
         long_name=f"contribution of each driver to the predicted budget anomaly of {described}", **budget_attrs)
     result = xr.Dataset({
         "contribution": contribution,
-        "total": contribution.sum("driver").assign_attrs(long_name="sum of the contributions (interactions are shared, none left over)", **budget_attrs),
+        "total": contribution.sum("driver").drop_attrs(deep=False).assign_attrs(long_name="sum of the contributions (interactions are shared, none left over)", **budget_attrs),
         "anomaly": mean(per_year_anomaly).assign_attrs(long_name=f"predicted budget anomaly of {described}", **budget_attrs),
         "predicted_budget": mean(predicted_budgets).assign_attrs(long_name="predicted budget of the period", **budget_attrs),
         "reference_budget": mean(reference_budgets).assign_attrs(
@@ -230,7 +230,8 @@ def anomaly_attribution(
         seconds_all = step_seconds
         valid_obs = np.isfinite(observed)
         observed_budget = annual_budget(observed.where(valid_obs), cell_area, seconds_all, units=units)
-        result["observed_anomaly"] = (observed_budget.sel(year=period_years).mean("year") - observed_budget.sel(year=reference_years).mean("year")).assign_attrs(
+        observed_anomaly = observed_budget.sel(year=period_years).mean("year") - observed_budget.sel(year=reference_years).mean("year")
+        result["observed_anomaly"] = observed_anomaly.drop_attrs(deep=False).assign_attrs(
             long_name=f"observed budget anomaly of {described} (each year on its own calendar)", **budget_attrs)
     if regions is not None:
         result["region_contribution"] = mean(per_year_region).assign_attrs(long_name="contribution per region", **budget_attrs)
