@@ -149,8 +149,9 @@ def test_regional_series_on_cftime_calendars_shades_held_out_years(predicted, ca
     times = observed["time"].values
     as_numbers = axis.xaxis.convert_units  # nc-time-axis converts the cftime dates
     assert span.get_x() == pytest.approx(as_numbers(times[12]))  # January 2008 ...
-    # ... to the last month of 2008 (the series ends there)
-    assert span.get_x() + span.get_width() == pytest.approx(as_numbers(times[-1]))
+    # ... to one step past the last month of 2008 (the series ends there): as wide as a whole year
+    last, step = as_numbers(times[-1]), as_numbers(times[-1]) - as_numbers(times[-2])
+    assert span.get_x() + span.get_width() == pytest.approx(last + step)
     assert _saved(figure, tmp_path, f"series_{calendar}") > 10_000
 
 

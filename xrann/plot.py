@@ -74,7 +74,7 @@ def _plot_times(time: xr.DataArray) -> np.ndarray:
 
 
 def _shade_held_out(axis, time: xr.DataArray, plotted: np.ndarray, held_out) -> None:
-    """Shade each held-out year, from its first time step to the next year's first (or its last)."""
+    """Shade each held-out year, from its first time step to the next year's first (or one step past its last)."""
     if not held_out:
         return
     years = time.dt.year.values
@@ -83,7 +83,12 @@ def _shade_held_out(axis, time: xr.DataArray, plotted: np.ndarray, held_out) -> 
         if inside.size == 0:
             continue
         after = inside[-1] + 1
-        end = plotted[after] if after < plotted.size else plotted[inside[-1]]
+        if after < plotted.size:
+            end = plotted[after]
+        elif plotted.size > 1:  # the series' last year: as wide as the others, one step past its last point
+            end = plotted[-1] + (plotted[-1] - plotted[-2])
+        else:
+            end = plotted[-1]
         axis.axvspan(plotted[inside[0]], end, color="tab:blue", alpha=0.12, linewidth=0,
                      label="held-out years" if number == 0 else None)
 
