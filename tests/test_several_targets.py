@@ -3,6 +3,7 @@ training extremes; predictions, the model file, ensembles, the analyses, cross-v
 line all handle a tuple of targets, and bad target lists fail before training with a message naming the fix."""
 
 import copy
+import warnings
 import subprocess
 import sys
 
@@ -584,3 +585,19 @@ def test_the_users_dataset_is_never_modified(data, north_america):
     xr.testing.assert_identical(data, grid_before)
     xr.testing.assert_identical(north_america, fluxes_before)
     xr.testing.assert_identical(lazy.compute(), grid_before)
+
+
+def test_a_target_with_gaps_warns_that_the_others_lose_samples():
+    ds = xrann.datasets.north_america_nee(resolution=6.0, start="2008-01", end="2010-12", components=True)
+    drivers = ["t2m", "swdown", "vpd", "soilm", "forest_fraction"]
+    gappy = ds.assign(gpp=ds["gpp"].where(ds["lat"] < 50))
+    alone = gappy.ann.fit("nee", drivers, seed=0, epochs=2, validation=None, progress=False)
+    lost = alone.sample_counts["training"] - int((gappy["gpp"].notnull() & gappy["nee"].notnull()).sum())
+    for data in (gappy, gappy.chunk({"time": 12})):
+        with pytest.warns(UserWarning, match=rf"a sample needs every target.*'nee' {lost:,} of {alone.sample_counts['training']:,} \(55%\) are left out"):
+            both = data.ann.fit(["nee", "gpp"], drivers, seed=0, epochs=2, validation=None, progress=False)
+        assert both.sample_counts["training"] == alone.sample_counts["training"] - lost
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", xrann.ConvergenceWarning)
+        ds.ann.fit(["nee", "gpp"], drivers, seed=0, epochs=2, validation=None, progress=False)  # full coverage: no warning

@@ -165,7 +165,9 @@ def block_statistics(
         `N_WEIGHT_STATISTICS` more: the sum of the training and of the
         validation weights, the number of grid points where the target is
         finite and the weight is negative or NaN (an error of the fit), and
-        the smallest and largest training weight.
+        the smallest and largest training weight. With several targets,
+        ``n_targets`` more: per target, the grid points where it and every
+        driver have values.
 
     Examples
     --------
@@ -177,7 +179,8 @@ def block_statistics(
     valid, held_out = _block_masks(arrays, n_drivers, has_holdout, starts, rule, has_weights, n_targets)
     training = valid if held_out is None else valid & ~held_out
     n_variables = n_targets + n_drivers
-    result = np.empty(4 + 2 * n_variables + (N_WEIGHT_STATISTICS if has_weights else 0))
+    coverage = n_targets if n_targets > 1 else 0
+    result = np.empty(4 + 2 * n_variables + (N_WEIGHT_STATISTICS if has_weights else 0) + coverage)
     result[0] = valid.size
     result[1] = np.count_nonzero(valid)
     result[2] = np.count_nonzero(training)
@@ -198,13 +201,19 @@ def block_statistics(
         picked = weights[flat_training]
         target_valid = _valid_points(arrays[:n_targets])  # every target finite
         bad = target_valid & ~(weights >= 0)
-        result[4 + 2 * n_variables :] = (
+        result[4 + 2 * n_variables : 4 + 2 * n_variables + N_WEIGHT_STATISTICS] = (
             picked.sum(),
             weights[valid & ~flat_training].sum(),
             np.count_nonzero(bad),
             picked.min() if has_training else np.inf,
             picked.max() if has_training else -np.inf,
         )
+    if coverage:  # per target: points where it and every driver have values (a sample needs every target)
+        usable = _valid_points(arrays[n_targets : n_targets + n_drivers])
+        if has_weights:
+            usable &= np.asarray(arrays[-1]).reshape(-1) > 0
+        for k in range(n_targets):
+            result[len(result) - coverage + k] = np.count_nonzero(usable & _valid_points(arrays[k : k + 1]))
     release_freed_memory()  # of the blocks done before this one
     return result
 

@@ -51,6 +51,24 @@ def _attrs_of(variable: xr.DataArray) -> dict[str, str]:
     return {key: str(variable.attrs[key]) for key in ("units", "standard_name", "long_name") if key in variable.attrs}
 
 
+def _warn_uneven_coverage(targets: Sequence[Hashable], target_points: Sequence[int], n_valid: int) -> None:
+    """Warn when a target's samples are left out because another target is missing there."""
+    lost = [
+        f"{str(name)!r} {points - n_valid:,} of {points:,} ({(points - n_valid) / points:.0%})"
+        for name, points in zip(targets, target_points) if points > n_valid
+    ]
+    if not lost:
+        return
+    warnings.warn(
+        "a sample needs every target, so grid points where another target is missing are not trained on: "
+        f"of the grid points where a target and every driver have values, {', '.join(lost)} are left out. "
+        "Fit targets with different coverage "
+        "separately (one model each), or select the region and period where all of them have values.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def _resolve_mode(ds: xr.Dataset, names: Sequence[Hashable], mode: str | None) -> str:
     if mode is None:
         lazy = any(ds[name].chunks is not None for name in names)
@@ -252,6 +270,8 @@ def fit_dataset(
     if validation == "auto" and fraction is not None and n_valid < AUTO_VALIDATION_MIN_SAMPLES:
         fraction = None  # too few valid samples to hold some out
         plan = plan_samples(ds, fitted, driver_names, sample_dims, fraction=None, **plan_options)
+    if plan.target_points is not None:
+        _warn_uneven_coverage(targets, plan.target_points, n_valid)
     rng = np.random.default_rng(fit_settings.seed)
 
     with single_blas_thread():

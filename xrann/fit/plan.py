@@ -45,6 +45,9 @@ class SamplePlan:
     driver_scaler, target_scaler : MinMaxScaler
     counts : dict
         ``grid_points``, ``dropped``, ``training``, ``validation``.
+    target_points : list of int or None
+        With several targets, per target the grid points where it and every driver have
+        values: more than the valid samples where another target is missing.
     weight_scale : float or None
         ``1 / mean`` of the training samples' weights, which normalises them to mean 1; ``None``
         for an unweighted fit, and when every training sample has the same weight (the fit is
@@ -73,6 +76,7 @@ class SamplePlan:
     counts: dict[str, int]
     _delayed: list[np.ndarray]
     weight_scale: float | None = None
+    target_points: list[int] | None = None
 
     @property
     def indices(self) -> list[tuple[int, ...]]:
@@ -241,7 +245,10 @@ def plan_samples(
         target_minimum, target_maximum, target_range, names=[f"target {n!r}" for n in targets]
     )
     counts = {"grid_points": n_points, "dropped": n_points - n_valid, "training": n_train, "validation": n_validation}
-    return SamplePlan(grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks, weight_scale)
+    target_points = [int(v) for v in statistics[:, -n_targets:].sum(axis=0)] if n_targets > 1 else None
+    return SamplePlan(
+        grid, rule, lazy, statistics, driver_scaler, target_scaler, counts, delayed_blocks, weight_scale, target_points
+    )
 
 
 def check_target_extremes(target_extremes: Any, n_targets: int) -> None:
