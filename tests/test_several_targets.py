@@ -601,3 +601,25 @@ def test_a_target_with_gaps_warns_that_the_others_lose_samples():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", xrann.ConvergenceWarning)
         ds.ann.fit(["nee", "gpp"], drivers, seed=0, epochs=2, validation=None, progress=False)  # full coverage: no warning
+
+
+def test_plots_name_the_fix_for_the_output_of_several_targets(north_america):
+    pytest.importorskip("matplotlib")
+    from xrann import plot
+
+    ds = north_america
+    model = ds.ann.fit(["nee", "gpp"], ["t2m", "swdown", "soilm"], seed=0, epochs=3, progress=False)
+    predicted, evaluation = ds.ann.predict(model), ds.ann.evaluate(model)
+    dataset = r"pred is a Dataset of \['nee_predicted', 'gpp_predicted'\].*e.g. pred\['nee_predicted'\]"
+    for draw in (plot.maps, plot.scatter, plot.regional_series):
+        with pytest.raises(TypeError, match=dataset):
+            draw(ds["nee"], predicted)
+    target_dim = r"has a target dim \(\['nee', 'gpp'\]\).*\.sel\(target='nee'\)"
+    with pytest.raises(ValueError, match="evaluation_or_obs " + target_dim):
+        plot.seasonal_cycle(evaluation)
+    with pytest.raises(ValueError, match="phi " + target_dim):
+        plot.dominant_driver(ds.ann.shapley(model, background="climatology"))
+    with pytest.raises(ValueError, match="result " + target_dim):
+        plot.attribution(ds.ann.anomaly_attribution(2010, [2008, 2009], model))
+    plot.maps(ds["nee"], predicted["nee_predicted"])  # one target at a time works
+    plot.seasonal_cycle(evaluation.sel(target="gpp"))

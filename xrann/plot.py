@@ -93,6 +93,23 @@ def _shade_held_out(axis, time: xr.DataArray, plotted: np.ndarray, held_out) -> 
                      label="held-out years" if number == 0 else None)
 
 
+def _one_target(data: xr.DataArray | xr.Dataset, argument: str) -> None:
+    """Refuse the output of a model of several targets (a Dataset of predictions, or a ``target`` dim), naming the fix."""
+    if isinstance(data, xr.Dataset) and "seasonal_cycle" not in data and "budget" not in data and "contribution" not in data:
+        names = [str(name) for name in data.data_vars]
+        raise TypeError(
+            f"{argument} is a Dataset of {names}, e.g. the predictions of a model of several targets; "
+            f"plot one variable at a time, e.g. {argument}[{names[0]!r}]." if names else f"{argument} is an empty Dataset."
+        )
+    if "target" in data.dims:
+        labels = [str(label) for label in data["target"].values] if "target" in data.coords else []
+        first = labels[0] if labels else 0
+        raise ValueError(
+            f"{argument} has a target dim ({labels}), the result of a model of several targets; plot one target at a time, "
+            f"e.g. {argument}.sel(target={first!r})."
+        )
+
+
 def _map_2d(data: xr.DataArray) -> xr.DataArray:
     time_dim = find_time_dim(data)
     if time_dim is not None:
@@ -138,6 +155,8 @@ def maps(obs: xr.DataArray, pred: xr.DataArray, *, cmap: str = "viridis", title:
     >>> len(maps(field, field + 1).axes)   # three panels and their colour bars
     6
     """
+    _one_target(obs, "obs")
+    _one_target(pred, "pred")
     plt = _pyplot()
     observed, predicted = _map_2d(obs), _map_2d(pred)
     difference = predicted - observed
@@ -196,6 +215,9 @@ def seasonal_cycle(evaluation_or_obs: xr.Dataset | xr.DataArray, pred: xr.DataAr
     >>> seasonal_cycle(obs, obs * 0.9).axes[0].get_legend_handles_labels()[1]
     ['observed', 'predicted']
     """
+    _one_target(evaluation_or_obs, "evaluation_or_obs")
+    if pred is not None:
+        _one_target(pred, "pred")
     if isinstance(evaluation_or_obs, xr.Dataset):
         if "seasonal_cycle" not in evaluation_or_obs:
             raise ValueError("the Dataset has no 'seasonal_cycle'; pass ds.ann.evaluate() output, or obs and pred fields.")
@@ -278,6 +300,8 @@ def regional_series(
     >>> regional_series(obs, obs + 0.1, held_out=[2008]).axes[0].get_legend_handles_labels()[1]
     ['held-out years', 'observed', 'predicted']
     """
+    _one_target(obs, "obs")
+    _one_target(pred, "pred")
     observed, predicted = _regional_series_pair(obs, pred, weights)
     time_dim = find_time_dim(observed)
     band = None
@@ -334,6 +358,8 @@ def scatter(obs: xr.DataArray, pred: xr.DataArray, *, max_points: int = 20_000, 
     >>> "r = 1.000" in figure.axes[0].texts[0].get_text()
     True
     """
+    _one_target(obs, "obs")
+    _one_target(pred, "pred")
     observed, predicted = xr.broadcast(obs, pred)
     valid = np.isfinite(observed) & np.isfinite(predicted)
     x = observed.values[valid.values]
@@ -458,6 +484,7 @@ def regional_budgets(evaluation: xr.Dataset, *, columns: int = 3) -> "Figure":
                 f"the budgets have extra dims {extra}: plot one label at a time, e.g. "
                 f"regional_budgets(evaluation.isel({extra[0]}=0))."
             )
+    _one_target(evaluation, "evaluation")
     plt = _pyplot()
     rows = -(-len(panels) // columns)
     width = min(columns, len(panels))
@@ -514,6 +541,7 @@ def attribution(result: xr.Dataset, *, title: str | None = None) -> "Figure":
     >>> len(attribution(result).axes[0].patches)   # two drivers and the total
     3
     """
+    _one_target(result, "result")
     if "contribution" not in result or result["contribution"].dims != ("driver",):
         dims = result["contribution"].dims if "contribution" in result else None
         raise ValueError(
@@ -586,6 +614,7 @@ def dominant_driver(phi: xr.DataArray, *, title: str | None = None) -> "Figure":
     >>> len(dominant_driver(phi).axes)
     1
     """
+    _one_target(phi, "phi")
     plt = _pyplot()
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
@@ -633,6 +662,7 @@ def contribution_map(phi: xr.DataArray, driver: object | None = None, *, title: 
     >>> len(contribution_map(phi, "b").axes)   # the map and its colour bar
     2
     """
+    _one_target(phi, "phi")
     plt = _pyplot()
     field = _mean_field(phi)
     if driver is not None:

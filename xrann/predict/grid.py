@@ -266,15 +266,16 @@ def apply_to_grid(
     if any(ds[driver].chunks is not None for driver in drivers):
         ds = align_chunks(ds, drivers)  # one chunk grid: blocks (and the result) follow the drivers' chunks
     like = None
-    if model.target in ds.data_vars:
-        candidate = ds[model.target]
+    present = next((name for name in model.targets if name in ds.data_vars), None)  # the grid of (the first) target
+    if present is not None:
+        candidate = ds[present]
         if all(set(ds[driver].dims) <= set(candidate.dims) for driver in drivers):
             like = candidate
     return predict_on_grid(
         ds,
         drivers,
         function,
-        dims=output_dims(ds, drivers, ds[model.target].dims if model.target in ds.data_vars else ()),
+        dims=output_dims(ds, drivers, ds[present].dims if present is not None else ()),
         name=name,
         attrs=attrs,
         like=like,
