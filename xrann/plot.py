@@ -95,11 +95,12 @@ def _shade_held_out(axis, time: xr.DataArray, plotted: np.ndarray, held_out) -> 
 
 def _one_target(data: xr.DataArray | xr.Dataset, argument: str) -> None:
     """Refuse the output of a model of several targets (a Dataset of predictions, or a ``target`` dim), naming the fix."""
-    if isinstance(data, xr.Dataset) and "seasonal_cycle" not in data and "budget" not in data and "contribution" not in data:
+    predictions = [str(name) for name in data.data_vars if str(name).endswith("_predicted")] if isinstance(data, xr.Dataset) else []
+    if predictions:
         names = [str(name) for name in data.data_vars]
         raise TypeError(
             f"{argument} is a Dataset of {names}, e.g. the predictions of a model of several targets; "
-            f"plot one variable at a time, e.g. {argument}[{names[0]!r}]." if names else f"{argument} is an empty Dataset."
+            f"plot one variable at a time, e.g. {argument}[{predictions[0]!r}]."
         )
     if "target" in data.dims:
         labels = [str(label) for label in data["target"].values] if "target" in data.coords else []
