@@ -310,6 +310,13 @@ def _a_target_among_the_drivers(model_ds):
         (_no_target_coordinate, r"the coordinate target \(the target names of a model of several targets\) is missing"),
         (_scalar_target_min, r"the variable target_min has dims \(\), expected \('target',\)"),
         (_a_target_among_the_drivers, r"the target 't2m' is also listed as a driver"),
+        (lambda m: m.assign_attrs(several_targets=0), r"the global attribute several_targets must be the integer 1 .*got 0"),
+        (lambda m: m.assign_attrs(several_targets="yes"), r"several_targets must be the integer 1 .*got 'yes'"),
+        (lambda m: m.assign_attrs(target_attrs='{"units": "umol m-2 s-1"}'),
+         r"target_attrs must have one entry per target \['nee', 'gpp'\], got keys \['units'\]"),
+        (lambda m: m.assign_attrs(target_attrs='{"nee": {"units": 5}, "gpp": {}}'),
+         r"target_attrs\['nee'\] must map some of \['units', 'standard_name', 'long_name'\] to text, got \{'units': 5\}"),
+        (lambda m: m.assign_attrs(target_attrs='{"nee": {"colour": "red"}, "gpp": {}}'), r"target_attrs\['nee'\] must map some of"),
     ],
 )
 def test_corrupt_files_of_several_targets_are_refused_naming_the_problem(model, tmp_path, corrupt, message):

@@ -907,6 +907,11 @@ def _targets(model_ds: xr.Dataset, version: int) -> str | tuple[str, ...]:
     several = model_ds.attrs.get("several_targets")
     if several is None:
         return _string_attribute(model_ds, "target")
+    if isinstance(several, np.ndarray) and several.shape in ((), (1,)):
+        several = several.reshape(())[()]
+    if isinstance(several, (bool, np.bool_)) or not isinstance(several, (int, np.integer)) or several != 1:
+        shown = several.item() if isinstance(several, np.generic) else several
+        raise _invalid(f"the global attribute several_targets must be the integer 1 (absent for one target), got {shown!r}")
     if version < 4:
         raise _invalid(f"the file has format version {version} but several targets, which came with version 4")
     names = _json_attribute(model_ds, "target", list)
@@ -918,6 +923,28 @@ def _targets(model_ds: xr.Dataset, version: int) -> str | tuple[str, ...]:
     if stored != names:
         raise _invalid(f"the coordinate target {stored} differs from the global attribute target {names}")
     return tuple(names)
+
+
+#: the attributes of a target a model keeps (and copies onto its predictions)
+_TARGET_ATTRS = ("units", "standard_name", "long_name")
+
+
+def _target_attrs(model_ds: xr.Dataset, several: tuple[str, ...] | None) -> dict[str, Any]:
+    """``target_attrs``: text values of known keys; for several targets, one such mapping per target name."""
+    stored = _json_attribute(model_ds, "target_attrs", dict)
+
+    def check(attrs: Any, where: str) -> None:
+        if not isinstance(attrs, dict) or set(attrs) - set(_TARGET_ATTRS) or not all(isinstance(v, str) for v in attrs.values()):
+            raise _invalid(f"the global attribute target_attrs{where} must map some of {list(_TARGET_ATTRS)} to text, got {attrs!r}")
+
+    if several is None:
+        check(stored, "")
+    else:
+        if sorted(stored) != sorted(several):
+            raise _invalid(f"the global attribute target_attrs must have one entry per target {list(several)}, got keys {sorted(stored)}")
+        for name in several:
+            check(stored[name], f"[{name!r}]")
+    return stored
 
 
 def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
@@ -953,9 +980,7 @@ def _read_model_dataset(model_ds: xr.Dataset) -> dict[str, Any]:
     sample_dims = _json_attribute(model_ds, "sample_dims", list)
     if not sample_dims or not all(isinstance(d, str) and d for d in sample_dims) or len(set(sample_dims)) < len(sample_dims):
         raise _invalid(f"the global attribute sample_dims must list distinct dim names, got {sample_dims!r}")
-    target_attrs = _json_attribute(model_ds, "target_attrs", dict)
-    if isinstance(target, tuple) and not all(isinstance(target_attrs.get(name, {}), dict) for name in targets):
-        raise _invalid(f"the global attribute target_attrs must map each target {list(targets)} to its attributes")
+    target_attrs = _target_attrs(model_ds, targets if isinstance(target, tuple) else None)
     hyperparameters = _json_attribute(model_ds, "hyperparameters", dict)
     recipes = _recipes(model_ds, drivers, targets, version)
     target_range = hyperparameters.get("target_range")
