@@ -630,3 +630,21 @@ def test_plots_name_the_fix_for_the_output_of_several_targets(north_america):
         plot.attribution(ds.ann.anomaly_attribution(2010, [2008, 2009], model))
     plot.maps(ds["nee"], predicted["nee_predicted"])  # one target at a time works
     plot.seasonal_cycle(evaluation.sel(target="gpp"))
+
+
+def test_analyses_check_every_target_before_computing_any(north_america, monkeypatch):
+    ds = north_america.assign(le=(north_america["reco"] * 20).assign_attrs(units="W m-2"))
+    model = ds.ann.fit(["nee", "le"], ["t2m", "swdown", "soilm"], seed=0, epochs=3, progress=False)
+    calls = []
+    original = xrann.shapley.shapley_on_grid
+    monkeypatch.setattr(xrann.attribution, "shapley_on_grid", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with pytest.raises(ValueError, match=r"for the target 'le' of this model of several targets: cannot convert a flux in units 'W m-2'.*model.for_target"):
+        ds.ann.anomaly_attribution(2010, [2008, 2009], model)
+    assert calls == []  # nee's attribution was not computed first
+    without = ds.drop_vars("le")
+    with pytest.raises(KeyError, match=r"for the target 'le'.*importance needs the observed target 'le'"):
+        without.ann.importance(model)
+    with pytest.raises(KeyError, match=r"for the target 'le'.*evaluate needs the observed target 'le'"):
+        without.ann.evaluate(model)
+    nee = ds.ann.anomaly_attribution(2010, [2008, 2009], model.for_target("nee"))  # the fix the message names
+    assert float(nee["anomaly"]) == pytest.approx(float(nee["contribution"].sum("driver")), rel=1e-8)

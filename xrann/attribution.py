@@ -132,7 +132,10 @@ def anomaly_attribution(
     check_model(model)
     if model.several_targets:  # each target's attribution along a "target" dim
         options = dict(regions=regions, cell_area=cell_area, groups=groups, members=members)
-        return per_target(model, lambda single: anomaly_attribution(ds, single, period, reference, **options))
+        return per_target(
+            model, lambda single: anomaly_attribution(ds, single, period, reference, **options),
+            check=lambda single: carbon_flux_factor(single.target_attrs.get("units")),
+        )
     ds = derive_recipe_drivers(ds, model)  # recipe drivers recomputed from the raw variables
     drivers = resolve_drivers_for_prediction(ds, model)
     resolve_players(model, groups)

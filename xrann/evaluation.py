@@ -585,6 +585,17 @@ def _temporal_and_spatial(
     return xr.Dataset(result)
 
 
+def _observed_target(ds: xr.Dataset, model: Model) -> Hashable:
+    """The name of a single-target model's observed target in ``ds``, or a `KeyError` saying evaluate needs it."""
+    try:
+        return resolve_variable(ds, model.target, "target")
+    except KeyError:
+        raise KeyError(
+            f"evaluate needs the observed target {model.target!r} in the Dataset to compare with; "
+            f"it has data variables {list(map(str, ds.data_vars))}. Use ds.ann.predict(model) to predict without it."
+        ) from None
+
+
 def evaluate(
     ds: xr.Dataset, model: Model, period: Any = None, *, budgets: bool | None = None, regions: Any = None
 ) -> xr.Dataset:
@@ -629,16 +640,13 @@ def evaluate(
     """
     check_model(model)  # a path or anything else fails here, with the fix
     if model.several_targets:  # scores and budgets per target along a "target" dim
-        result = per_target(model, lambda single: evaluate(ds, single, period, budgets=budgets, regions=regions))
+        result = per_target(
+            model, lambda single: evaluate(ds, single, period, budgets=budgets, regions=regions),
+            check=lambda single: _observed_target(ds, single),
+        )
         result.attrs.update({"target": ", ".join(model.targets), "method": model.method})
         return result
-    try:
-        target = resolve_variable(ds, model.target, "target")
-    except KeyError:
-        raise KeyError(
-            f"evaluate needs the observed target {model.target!r} in the Dataset to compare with; "
-            f"it has data variables {list(map(str, ds.data_vars))}. Use ds.ann.predict(model) to predict without it."
-        ) from None
+    target = _observed_target(ds, model)
     observed = ds[target]
     if regions is not None:
         region_labels(regions, observed)  # bad labels fail before the prediction

@@ -200,7 +200,10 @@ def driver_importance(
     check_model(model)  # a path or anything else fails here, with the fix
     if model.several_targets:  # the importance for each target along a "target" dim
         options = dict(n_repeats=n_repeats, seed=seed, dim=dim, max_samples=max_samples)
-        return per_target(model, lambda single: driver_importance(ds, single, **options))
+        return per_target(
+            model, lambda single: driver_importance(ds, single, **options),
+            check=lambda single: resolve_target(ds, single, "importance"),
+        )
     n_repeats = check_positive_int(n_repeats, "n_repeats")
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")

@@ -65,8 +65,18 @@ def stack_targets(
     return stacked.assign_coords({TARGET_DIM: (TARGET_DIM, labels), "target_units": (TARGET_DIM, np.array(list(units), dtype=object))})
 
 
-def per_target(model: Model, analysis: Callable[[Model], Result], *, name: str | None = None) -> Result:
+def per_target(
+    model: Model,
+    analysis: Callable[[Model], Result],
+    *,
+    name: str | None = None,
+    check: Callable[[Model], object] | None = None,
+) -> Result:
     """``analysis(model)``, or for a model of several targets each target's analysis stacked by `stack_targets`.
+
+    With ``check``, every target's single-target model is checked before any
+    analysis runs, so bad input for the last target fails before the first
+    target's analysis is computed.
 
     Parameters
     ----------
@@ -75,6 +85,9 @@ def per_target(model: Model, analysis: Callable[[Model], Result], *, name: str |
         Runs a single-target analysis of a model.
     name : str, optional
         Name of a stacked DataArray.
+    check : callable, optional
+        Raises ``KeyError``, ``ValueError`` or ``TypeError`` for a single-target model the
+        analysis cannot run on; the error is re-raised naming the target.
 
     Returns
     -------
@@ -91,6 +104,17 @@ def per_target(model: Model, analysis: Callable[[Model], Result], *, name: str |
     """
     if not model.several_targets:
         return analysis(model)
-    parts = [analysis(model.for_target(target)) for target in model.targets]
+    singles = [model.for_target(target) for target in model.targets]
+    if check is not None:
+        for single in singles:
+            try:
+                check(single)
+            except (KeyError, ValueError, TypeError) as error:
+                message = error.args[0] if error.args else str(error)
+                raise type(error)(
+                    f"for the target {single.target!r} of this model of several targets: {message} "
+                    f"(model.for_target(name) gives the model of one target, to analyse the others alone)"
+                ) from None
+    parts = [analysis(single) for single in singles]
     units = [model.attrs_of_target(target).get("units", "") for target in model.targets]
     return stack_targets(parts, model.targets, units=list(units), name=name)
