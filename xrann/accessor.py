@@ -74,7 +74,7 @@ class AnnAccessor:
 
     def fit(
         self,
-        target: Hashable,
+        target: Hashable | Sequence[Hashable],
         drivers: Sequence[Hashable] | None = None,
         *,
         validation: Validation = "auto",
@@ -86,8 +86,9 @@ class AnnAccessor:
 
         Parameters
         ----------
-        target : hashable
-            Variable name or CF standard name.
+        target : hashable or list of hashable
+            Variable name or CF standard name; a list (``["nee", "gpp", "reco"]``) trains one
+            network with an output per target (see `xrann.fit.fit_dataset`).
         drivers : sequence of hashable, optional
             Names or CF standard names; ``None`` uses every numeric variable on the target's grid.
         validation : "auto", float, mapping or None, default "auto"
@@ -167,7 +168,8 @@ class AnnAccessor:
         -------
         xarray.DataArray or xarray.Dataset
             ``"<target>_predicted"`` on the Dataset's grid, NaN where drivers are missing;
-            lazy when the drivers are dask-backed.
+            lazy when the drivers are dask-backed. A model of several targets gives a
+            Dataset with one ``"<target>_predicted"`` per target.
 
         Raises
         ------
@@ -216,6 +218,7 @@ class AnnAccessor:
             Area-weighted scores, regional series and ``temporal_r``, mean maps and
             ``spatial_r``, the seasonal cycle, annual budgets and their variability;
             one of each per label of any dim beyond the model's sample dims.
+            For a model of several targets, one per target along a ``target`` dim.
 
         Raises
         ------
@@ -254,6 +257,7 @@ class AnnAccessor:
         -------
         xarray.Dataset
             ``importance``, ``importance_std``, ``baseline_mse`` over ``driver``.
+            For a model of several targets, one per target along a ``target`` dim.
 
         Raises
         ------
@@ -293,6 +297,7 @@ class AnnAccessor:
         -------
         xarray.DataArray
             Over the driver's training range, dim named after the driver.
+            For a model of several targets, one per target along a ``target`` dim.
 
         Raises
         ------
@@ -358,6 +363,7 @@ class AnnAccessor:
         -------
         xarray.DataArray
             ``"<target>_shapley"`` with a ``driver`` dim and a ``base_value`` coordinate.
+            For a model of several targets, one per target along a ``target`` dim.
 
         Raises
         ------
@@ -398,6 +404,7 @@ class AnnAccessor:
         -------
         xarray.Dataset
             ``contribution`` per driver (PgC yr-1), ``total``, ``anomaly``, ``map`` and more.
+            For a model of several targets, one per target along a ``target`` dim.
 
         Raises
         ------

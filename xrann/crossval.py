@@ -286,7 +286,7 @@ def _target_extremes(data: xr.Dataset, targets: list[Hashable], drivers: list[Ha
 
 def cross_validate(
     ds: xr.Dataset,
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     drivers: Sequence[Hashable] | None = None,
     *,
     by: Any = "time.year",
@@ -306,8 +306,10 @@ def cross_validate(
     ds : xarray.Dataset
         Never modified; the target and drivers are loaded into memory once.
         A grid, or a cell list from `xrann.grid_to_cells`.
-    target : hashable
-        Variable name or CF standard name of the variable to predict.
+    target : hashable or list of hashable
+        Variable name or CF standard name of the variable to predict; a list
+        trains one network with an output per target in each fold, and the
+        scores get a ``target`` dim.
     drivers : sequence of hashable, optional
         As for `xrann.fit.fit_dataset`.
     by : str, xarray.DataArray or list of them, default "time.year"

@@ -94,7 +94,7 @@ def _fit_lazy(plan: SamplePlan, settings: FitSettings, rng: np.random.Generator,
 
 def fit_dataset(
     ds: xr.Dataset,
-    target: Hashable,
+    target: Hashable | Sequence[Hashable],
     drivers: Sequence[Hashable] | None = None,
     *,
     validation: Validation = "auto",
@@ -115,9 +115,12 @@ def fit_dataset(
     ----------
     ds : xarray.Dataset
         Never modified.
-    target : hashable
+    target : hashable or list of hashable
         Variable name or CF standard name of the variable to predict. Its dims
-        are the sample dims.
+        are the sample dims. A list (``["nee", "gpp", "reco"]``, on one grid)
+        trains one network with one output per target, each scaled
+        separately; a sample then needs every target (a warning says how many
+        samples another target's gaps leave out). See `xrann.model.Model.targets`.
     drivers : sequence of hashable, optional
         Variable names or CF standard names; ``None`` uses every numeric
         variable on the target's grid except the target (static maps included).

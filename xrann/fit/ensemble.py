@@ -268,8 +268,8 @@ def combine_models(models: Sequence[Model], *, kind: str = "folds", hyperparamet
                 f"model {i} scales the target {model.target!r} differently from model 0 "
                 f"(range {model.target_scaler.minimum.tolist()}..{model.target_scaler.maximum.tolist()} onto "
                 f"{model.target_scaler.feature_range} vs {first.target_scaler.minimum.tolist()}..{first.target_scaler.maximum.tolist()} "
-                f"onto {first.target_scaler.feature_range}); fit the members with one target scaling, e.g. through "
-                "xrann.cross_validate(..., keep_models=True)."
+                f"onto {first.target_scaler.feature_range}); fit the members with one target scaling: pass the same "
+                "target_extremes=(minima, maxima) to every fit, or use xrann.cross_validate(..., keep_models=True)."
             )
     if first.method == "ann" and any(model.core.biases is None for model in models):
         raise ValueError("combine_models needs networks with biases (bias=True) to absorb each member's driver scaling.")
