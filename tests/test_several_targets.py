@@ -456,6 +456,9 @@ def test_search_over_two_targets_ranks_by_the_mean_score_over_targets(three_year
     assert scores["mean_r2_per_target"].dims == ("setting", "target")
     np.testing.assert_allclose(scores["mean_r2_per_target"], scores["r2"].mean("fold"), rtol=1e-12)
     np.testing.assert_allclose(scores["mean_r2"], scores["r2"].mean("fold").mean("target"), rtol=1e-12)
+    # the spread over folds is of the score the settings are ranked by (each fold's mean over targets)
+    assert scores["std_r2"].dims == ("setting",) and scores["std_r2_per_target"].dims == ("setting", "target")
+    np.testing.assert_allclose(scores["std_r2"], scores["r2"].mean("target").std("fold"), rtol=1e-12)
     best = int(np.argmax(scores["mean_r2"].values))
     assert scores["rank"].values[best] == 1
     assert found.best_settings == {"hidden": grid["hidden"][best]}
@@ -648,3 +651,21 @@ def test_analyses_check_every_target_before_computing_any(north_america, monkeyp
         without.ann.evaluate(model)
     nee = ds.ann.anomaly_attribution(2010, [2008, 2009], model.for_target("nee"))  # the fix the message names
     assert float(nee["anomaly"]) == pytest.approx(float(nee["contribution"].sum("driver")), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ([["nee", "gpp"]], r"must be one variable name or a flat list of names such as \['nee', 'gpp'\]; \['nee', 'gpp'\] is not a name"),
+        ([{"nee": 1}], r"must be one variable name or a flat list of names"),
+    ],
+    ids=["nested list", "a dict in the list"],
+)
+def test_target_lists_of_non_names_are_refused(data, target, message):
+    with pytest.raises(TypeError, match=message):
+        data.ann.fit(target, DRIVERS, seed=0, epochs=2, progress=False)
+
+
+def test_a_generator_of_target_names_is_taken_as_a_list(data):
+    model = data.ann.fit((name for name in TARGETS), DRIVERS, seed=0, epochs=2, progress=False)
+    assert model.target == ("nee", "gpp")

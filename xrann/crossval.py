@@ -28,8 +28,7 @@ import xarray as xr
 
 from .evaluation import area_weights, find_cell_area
 from .core.progress import progress_bar_class, wants_progress
-from .data.blocks import target_names
-from .data.variables import select_fit_variables, select_targets, target_argument
+from .data.variables import fit_targets, select_fit_variables, target_names
 from .fit import fit_dataset
 from .fit.ensemble import combine_models
 from .fit.settings import FitSettings
@@ -408,11 +407,9 @@ def cross_validate(
         raise TypeError(f"cross_validate() got unknown settings {unknown}; known settings are {sorted(known)}.")
     checked = FitSettings(**{k: v for k, v in fit_kwargs.items() if k in FitSettings.__dataclass_fields__})
     checked.validate()
-    target = target_argument(target)
-    targets = select_targets(ds, target)
-    several = isinstance(target, (list, tuple))
+    targets, fitted = fit_targets(ds, target)
+    several = isinstance(fitted, list)
     target_name, driver_names = select_fit_variables(ds, targets, drivers)
-    fitted = targets if several else target_name
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,

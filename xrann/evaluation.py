@@ -644,7 +644,7 @@ def evaluate(
             model, lambda single: evaluate(ds, single, period, budgets=budgets, regions=regions),
             check=lambda single: _observed_target(ds, single),
         )
-        result.attrs.update({"target": ", ".join(model.targets), "method": model.method})
+        result.attrs.update({"target": ",".join(model.targets), "method": model.method})
         return result
     target = _observed_target(ds, model)
     observed = ds[target]

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .crossval import bare_arrays, fit_fold, run_folds, score_fold
-from .data.variables import select_fit_variables, select_targets, target_argument
+from .data.variables import fit_targets, select_fit_variables
 from .evaluation import area_weights, find_cell_area
 from .fit import fit_dataset
 from .fit.settings import FitSettings
@@ -194,11 +194,9 @@ def search(
     if fit_kwargs.get("members") is not None:
         raise ValueError("search scores single networks; drop members= (refit the best setting as an ensemble afterwards).")
     combinations = _settings_grid(grid, fit_kwargs)
-    target = target_argument(target)
-    targets = select_targets(ds, target)
-    several = isinstance(target, (list, tuple))
+    targets, fitted = fit_targets(ds, target)
+    several = isinstance(fitted, list)
     target_name, driver_names = select_fit_variables(ds, targets, drivers)
-    fitted = targets if several else target_name
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,
@@ -224,16 +222,19 @@ def search(
     per_setting = [xr.concat(results[i * n_folds : (i + 1) * n_folds], dim="fold") for i in range(len(combinations))]
     table = xr.concat(per_setting, dim="setting")
     values = table[scoring]
+    per_target = values
+    if several:  # one ranking over all targets: each fold's mean over the targets
+        values = values.mean("target")
     mean = values.mean("fold")
-    if several:  # one ranking over all targets: the mean of their fold means
-        mean = mean.mean("target")
     order = np.argsort(-mean.values if SCORING[scoring] else mean.values, kind="stable")
     rank = np.empty(len(combinations), dtype=np.int64)
     rank[order] = np.arange(1, len(combinations) + 1)
     table[f"mean_{scoring}"] = mean.assign_attrs(long_name=f"mean {scoring} over the folds")
     table[f"std_{scoring}"] = values.std("fold").assign_attrs(long_name=f"standard deviation of {scoring} over the folds")
     if several:
-        table[f"mean_{scoring}_per_target"] = values.mean("fold").assign_attrs(long_name=f"mean {scoring} over the folds, per target")
+        table[f"mean_{scoring}_per_target"] = per_target.mean("fold").assign_attrs(long_name=f"mean {scoring} over the folds, per target")
+        table[f"std_{scoring}_per_target"] = per_target.std("fold").assign_attrs(
+            long_name=f"standard deviation of {scoring} over the folds, per target")
     table["rank"] = ("setting", rank, {"long_name": f"rank by mean {scoring} (1 is best)"})
     coords = {name: ("setting", np.array([str(c[name]) for c in combinations])) for name in grid}
     table = table.assign_coords(

@@ -314,7 +314,9 @@ def _monthly_normal(data: xr.DataArray, time_dim: Hashable, months: np.ndarray) 
     mean per month over the same steps, without a groupby's per-group overhead.
     """
     ordered = data.transpose(time_dim, ...)
-    values = np.asarray(ordered.values, dtype=np.float64)
+    values = np.asarray(ordered.values)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)  # as a groupby mean of integers gives
     normal = np.empty_like(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a cell without data in a month: NaN, as groupby gives

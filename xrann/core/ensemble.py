@@ -47,7 +47,15 @@ class EnsembleCore:
         return np.mean([member.predict(inputs) for member in self.members], axis=0)
 
     def select_outputs(self, columns) -> "EnsembleCore":
-        """The ensemble restricted to some output columns (each member's `select_outputs`)."""
+        """The ensemble restricted to some output columns (each member's `select_outputs`).
+
+        Examples
+        --------
+        >>> from xrann.core.linear import LinearMap
+        >>> core = EnsembleCore([LinearMap(np.ones((1, 2)), np.array([0.0, 1.0]))] * 2, "bootstrap")
+        >>> core.select_outputs([1]).predict(np.array([[1.0]]))
+        array([[2.]])
+        """
         return EnsembleCore([member.select_outputs(columns) for member in self.members], self.kind)
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -34,11 +34,12 @@ import numpy as np
 import xarray as xr
 from dask.utils import format_bytes, parse_bytes
 
+from .variables import target_names
+
 __all__ = [
     "align_chunks",
     "block_grid",
     "numpy_grid",
-    "target_names",
     "BlockGrid",
     "LargeBlockWarning",
     "max_block_bytes",
@@ -156,25 +157,6 @@ def _essential_mask(mask: xr.DataArray) -> xr.DataArray:
     data = np.asarray(mask.data)
     constant = [dim for dim, stride, size in zip(mask.dims, data.strides, data.shape) if stride == 0 or size == 1]
     return mask.isel({dim: 0 for dim in constant}, drop=True) if constant else mask
-
-
-def target_names(target: Hashable | Sequence[Hashable]) -> list[Hashable]:
-    """The target names of a fit: one name, or each of a list or tuple of names.
-
-    Parameters
-    ----------
-    target : hashable or sequence of hashable
-
-    Returns
-    -------
-    list of hashable
-
-    Examples
-    --------
-    >>> target_names("nee"), target_names(["nee", "gpp"])
-    (['nee'], ['nee', 'gpp'])
-    """
-    return list(target) if isinstance(target, (list, tuple)) else [target]
 
 
 @dataclass

@@ -8,7 +8,7 @@ units a model was trained with.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import cf_xarray  # noqa: F401  (registers the .cf accessor)
@@ -22,6 +22,8 @@ __all__ = [
     "select_variables",
     "select_targets",
     "target_argument",
+    "target_names",
+    "fit_targets",
     "select_fit_variables",
     "check_numeric",
     "check_driver_dims",
@@ -279,13 +281,71 @@ def target_argument(target: Any) -> Any:
     ['nee', 'gpp']
     """
     if isinstance(target, (np.ndarray, pd.Index)):
-        return target.tolist()
+        target = target.tolist()
     if isinstance(target, (set, frozenset, Mapping)):
         raise TypeError(
             f"target={target!r} has no order, but the targets' order is the order of the network's outputs; "
             "pass a list such as ['nee', 'gpp']."
         )
+    if isinstance(target, (list, tuple)):
+        names = list(target)
+    elif not isinstance(target, (str, bytes)) and isinstance(target, Iterable):  # a generator, a map ...
+        target = names = list(target)
+    else:
+        return target
+    unusable = [name for name in names if not isinstance(name, Hashable) or isinstance(name, (list, tuple))]
+    if unusable:
+        raise TypeError(
+            f"target={target!r} must be one variable name or a flat list of names such as ['nee', 'gpp']; "
+            f"{unusable[0]!r} is not a name."
+        )
     return target
+
+
+def target_names(target: Hashable | Sequence[Hashable]) -> list[Hashable]:
+    """The target names of a fit: one name, or each of a list or tuple of names.
+
+    Parameters
+    ----------
+    target : hashable or sequence of hashable
+
+    Returns
+    -------
+    list of hashable
+
+    Examples
+    --------
+    >>> target_names("nee"), target_names(["nee", "gpp"])
+    (['nee'], ['nee', 'gpp'])
+    """
+    return list(target) if isinstance(target, (list, tuple)) else [target]
+
+
+def fit_targets(ds: xr.Dataset, target: Any) -> tuple[list[Hashable], Hashable | list[Hashable]]:
+    """The resolved targets of a ``target=`` argument, and what to fit: the one name, or the list of names.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    target : hashable or list of hashable
+        As given by the user (see `target_argument` and `select_targets`).
+
+    Returns
+    -------
+    targets : list of hashable
+        The variable names.
+    fitted : hashable or list of hashable
+        ``targets[0]`` for one target, ``targets`` for a list (a model of several targets).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"nee": ("x", [1.0]), "gpp": ("x", [2.0])})
+    >>> fit_targets(ds, "nee"), fit_targets(ds, ["nee", "gpp"])
+    ((['nee'], 'nee'), (['nee', 'gpp'], ['nee', 'gpp']))
+    """
+    target = target_argument(target)
+    targets = select_targets(ds, target)
+    return targets, (targets if isinstance(target, (list, tuple)) else targets[0])
 
 
 def select_targets(ds: xr.Dataset, target: Hashable | Sequence[Hashable]) -> list[Hashable]:

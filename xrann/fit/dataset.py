@@ -20,7 +20,7 @@ import xarray as xr
 from ..core.optimizers import make_optimizer
 from ..data.recipes import apply_recipes, check_recipes, driver_provenance, recipe_drivers, seasonal_climatology, split_drivers, warmup_points
 from ..data.selection import selection_mask
-from ..data.variables import select_fit_variables, select_targets, target_argument
+from ..data.variables import fit_targets, select_fit_variables
 from ..features import Anomaly, SeasonalCycle
 from ..model import Model
 from .batch import ShardSource
@@ -224,9 +224,8 @@ def fit_dataset(
         )
 
     plain, recipes = split_drivers(drivers)
-    target = target_argument(target)
-    several = isinstance(target, (list, tuple))
-    targets = select_targets(ds, target)
+    targets, fitted = fit_targets(ds, target)
+    several = isinstance(fitted, list)
     if target_extremes is not None:
         check_target_extremes(target_extremes, len(targets))
     climatologies: dict[str, xr.DataArray] = {}
@@ -254,7 +253,6 @@ def fit_dataset(
         chosen = fit_settings.choose_optimizer(len(driver_names), len(targets))
         make_optimizer(chosen.name, fit_settings.learning_rate, fit_settings.optimizer_options)
     names = list(driver_names) + list(targets)
-    fitted = targets if several else target_name
     resolved_mode = "memory" if in_memory_only else _resolve_mode(ds, names, mode)
     if holdout is None and isinstance(validation, Mapping):
         holdout = selection_mask(ds, validation, sample_dims)

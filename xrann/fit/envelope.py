@@ -17,6 +17,7 @@ import xarray as xr
 from ..core.envelope import Envelope
 from ..core.scaling import MinMaxScaler
 from ..data.extraction import draw_valid_samples
+from ..data.variables import target_names
 
 __all__ = ["fit_envelope", "envelope_of_samples", "ENVELOPE_MAX_SAMPLES"]
 
@@ -64,7 +65,7 @@ def fit_envelope(
     >>> fit_envelope(ds, model.drivers, "co2_flux", ("site",), model.driver_scaler, seed=0).centroids.shape
     (1, 2)
     """
-    names = list(drivers) + (list(target) if isinstance(target, (list, tuple)) else [target])
+    names = list(drivers) + target_names(target)
     matrix = draw_valid_samples(ds, names, sample_dims, max_samples=ENVELOPE_MAX_SAMPLES, seed=seed, exclude=exclude)
     return Envelope.fit(driver_scaler.transform(matrix[:, : len(drivers)]), seed=seed)
 

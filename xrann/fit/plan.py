@@ -22,7 +22,8 @@ import numpy as np
 import xarray as xr
 
 from ..core.scaling import MinMaxScaler
-from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, target_names, warn_large_blocks
+from ..data.blocks import BlockGrid, block_grid, compute, numpy_grid, warn_large_blocks
+from ..data.variables import target_names
 from ..data.extraction import N_WEIGHT_STATISTICS, SplitRule, block_samples, block_statistics
 from .settings import check_split_counts, no_valid_samples_error
 
