@@ -292,3 +292,12 @@ def test_linear_baseline_evaluates_round_trips_and_differs(fitted_gridded, tmp_p
     assert float(abs(linear_prediction - network_prediction).max()) > 0.05
     # the target is non-linear in the drivers: the network beats the least-squares plane
     assert float(evaluate(ds, network)["rmse"]) < float(evaluate(ds, linear)["rmse"])
+
+
+def test_counts_and_budgets_do_not_inherit_the_flux_or_time_attributes():
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2009-01", end="2011-12")
+    model = ds.ann.fit("nee", ["t2m", "swdown", "soilm"], seed=0, epochs=5, progress=False)
+    result = ds.ann.evaluate(model)
+    assert result["n_samples"].attrs == {"long_name": "number of points where observation and prediction are both finite", "units": "1"}
+    for name in ("budget", "iav"):  # not the time coordinate's standard_name and axis, nor the flux's cell_measures
+        assert set(result[name].attrs) == {"units", "long_name"} and result[name].attrs["units"] == "PgC yr-1"

@@ -272,7 +272,7 @@ def annual_budget(
     per_step = (flux.where(valid, 0.0) * cell_area.fillna(0.0)).sum(spatial)
     per_step = per_step.where(valid.any(spatial)) * step_seconds * factor / GRAMS_PER_PETAGRAM
     budget = per_step.groupby(flux[time_dim].dt.year.rename("year")).sum(min_count=1)
-    return budget.rename("budget").assign_attrs(
+    return budget.rename("budget").drop_attrs(deep=False).assign_attrs(  # none of the flux's or time's attributes
         units="PgC yr-1",
         long_name="annual regional carbon budget (sum of flux x cell area x time step)",
     )
@@ -521,7 +521,7 @@ def _budgets(
     spread = budget.std("year", ddof=1) if budget.sizes["year"] > 1 else budget.isel(year=0, drop=True) * np.nan
     return xr.Dataset({
         "budget": budget,
-        "iav": spread.assign_attrs(
+        "iav": spread.drop_attrs(deep=False).assign_attrs(
             units="PgC yr-1", long_name="interannual variability (standard deviation of annual budgets, ddof=1)"
         ),
     })

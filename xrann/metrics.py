@@ -307,7 +307,7 @@ def scores(obs: xr.DataArray, pred: xr.DataArray, dim: Dims = None, weights: xr.
     results = {name: _finish(name, paired_obs, paired_pred, mean, obs.attrs.get("units")) for name in SCORES}
     valid = np.isfinite(obs) & np.isfinite(pred)
     reduce_dims = list(valid.dims) if dim is None else [d for d in _as_list(dim) if d in valid.dims]
-    results["n_samples"] = valid.sum(reduce_dims).rename("n_samples").assign_attrs(
+    results["n_samples"] = valid.sum(reduce_dims).rename("n_samples").drop_attrs(deep=False).assign_attrs(
         long_name="number of points where observation and prediction are both finite", units="1"
     )
     return xr.Dataset(results)
