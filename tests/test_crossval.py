@@ -368,3 +368,29 @@ def test_keep_models_with_the_linear_baseline(nine_years):
     for fold in range(9):
         year = str(2007 + fold)
         np.testing.assert_allclose(members.isel(member=fold).sel(time=year), cv["nee_predicted"].sel(time=year), rtol=1e-9)
+
+
+def test_recipe_drivers_are_derived_once_on_the_whole_dataset_and_kept_with_the_ensemble(tmp_path):
+    from xrann import features as F
+
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2009-01", end="2011-12")
+    before = ds.copy(deep=True)
+    drivers = ["t2m", "swdown", F.lag("precip", 1), F.anomaly("soilm")]
+    cv, ensemble = xrann.cross_validate(ds, "nee", drivers, seed=0, epochs=5, progress=False, keep_models=True)
+    xr.testing.assert_identical(ds, before)  # the recipe drivers went onto a copy
+    # a held-out year's January has last December's rain: every sample but the series' first month is predicted
+    land = ds["nee"].notnull()
+    assert int(cv["n_folds"].isel(time=0).sum()) == 0
+    assert bool((cv["n_folds"].isel(time=slice(1, None)) == 1).where(land.isel(time=slice(1, None)), True).all())
+    # the ensemble recomputes the recipes from the raw variables, with the whole Dataset's climatology
+    assert ensemble.recipes == (F.lag("precip", 1), F.anomaly("soilm"))
+    assert ensemble.drivers == ["t2m", "swdown", "precip_lag1", "soilm_anomaly"]
+    expected = ds["soilm"].groupby("time.month").mean("time")
+    np.testing.assert_allclose(ensemble.climatologies["soilm"].values, expected.values, rtol=1e-12, equal_nan=True)
+    members = ds.ann.predict(ensemble, members=True)
+    np.testing.assert_allclose(ds.ann.predict(ensemble).values, members.mean("member").values, rtol=1e-12, equal_nan=True)
+    path = tmp_path / "folds.nc"
+    ensemble.to_netcdf(path)
+    xr.testing.assert_identical(ds.ann.predict(xrann.open_model(path)), ds.ann.predict(ensemble))
+    found = xrann.search(ds, "nee", drivers, grid={"hidden": [(2,), (3,)]}, seed=0, epochs=5, progress=False)
+    assert found.best_model.recipes == ensemble.recipes  # refitted with the recipes, on the raw variables

@@ -19,7 +19,9 @@ would not help).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +30,9 @@ import xarray as xr
 
 from .evaluation import area_weights, find_cell_area
 from .core.progress import progress_bar_class, wants_progress
+from .data.recipes import apply_recipes, check_recipes, driver_provenance, recipe_drivers, seasonal_climatology, split_drivers
 from .data.variables import fit_targets, select_fit_variables, target_names
+from .features import Anomaly, Recipe, SeasonalCycle
 from .fit import fit_dataset
 from .fit.ensemble import combine_models
 from .fit.settings import FitSettings
@@ -38,7 +42,10 @@ from .metrics import scores
 from .predict import predict_dataset
 from .targets import stack_targets
 
-__all__ = ["cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds"]
+__all__ = [
+    "cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds", "fold_drivers",
+    "FoldDrivers",
+]
 
 
 def full_mask(mask: np.ndarray | xr.DataArray, observed: xr.DataArray) -> np.ndarray:
@@ -78,6 +85,95 @@ def _crop(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(
         np.flatnonzero(mask.any(axis=tuple(i for i in range(mask.ndim) if i != axis))) for axis in range(mask.ndim)
     )
+
+
+@dataclass
+class FoldDrivers:
+    """The drivers every fold trains on: recipe drivers derived once, on the whole Dataset.
+
+    Attributes
+    ----------
+    ds : xarray.Dataset
+        A shallow copy of the user's Dataset with the recipe drivers added (the Dataset itself without recipes).
+    drivers : list of hashable
+        Plain driver names, then the recipes' driver names.
+    recipes : tuple of Recipe
+    climatologies : dict of str to xarray.DataArray
+        Each anomaly or seasonal-cycle source's mean per month over the whole Dataset.
+    provenance : dict
+        What identifies each plain driver (see `xrann.data.recipes.driver_provenance`).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"a": ("x", [1.0, 2.0]), "y": ("x", [0.0, 1.0])})
+    >>> found = fold_drivers(ds, ["y"], ["a"])
+    >>> found.drivers, found.recipes, found.ds is ds
+    (['a'], (), True)
+    """
+
+    ds: xr.Dataset
+    drivers: list[Hashable]
+    recipes: tuple[Recipe, ...] = ()
+    climatologies: dict[str, xr.DataArray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def carried_by(self, model: Model) -> Model:
+        """``model`` (made of fold models) with the recipes, so it recomputes them from raw drivers at prediction."""
+        if not self.recipes:
+            return model
+        return dataclasses.replace(
+            model, recipes=self.recipes, climatologies=self.climatologies, driver_provenance=self.provenance
+        )
+
+
+def fold_drivers(ds: xr.Dataset, targets: Sequence[Hashable], drivers: Sequence[Any] | None) -> FoldDrivers:
+    """Resolve the drivers of cross-validation, deriving any recipe drivers once on the whole Dataset.
+
+    Lags, windows and calendar encodings are derived as `predict` would, from
+    the whole time series, so a fold's first held-out month has last month's
+    value. The climatology of an anomaly or seasonal cycle is each cell's mean
+    per month of the *driver* over the whole Dataset (no target enters it), the
+    same for every fold, so the fold models can form one ensemble.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Never modified.
+    targets : sequence of hashable
+        Resolved target names.
+    drivers : sequence of hashable or Recipe, or None
+
+    Returns
+    -------
+    FoldDrivers
+
+    Raises
+    ------
+    ValueError
+        A recipe that cannot be applied (see `xrann.data.recipes.check_recipes`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from xrann import features as F
+    >>> time = pd.date_range("2000-01-01", periods=24, freq="MS")
+    >>> ds = xr.Dataset({"p": ("time", np.arange(24.0)), "y": ("time", np.arange(24.0))}, coords={"time": time})
+    >>> found = fold_drivers(ds, ["y"], [F.lag("p", 1)])
+    >>> found.drivers, found.ds["p_lag1"].values[:2]
+    (['p_lag1'], array([nan,  0.]))
+    """
+    plain, recipes = split_drivers(drivers)
+    if not recipes:
+        return FoldDrivers(ds, select_fit_variables(ds, list(targets), drivers)[1])
+    plain_names = select_fit_variables(ds, list(targets), plain)[1] if plain else []
+    for name in targets:
+        check_recipes(ds, recipes, name, plain_names)
+    climatologies = {
+        recipe.source: seasonal_climatology(ds, recipe) for recipe in recipes if isinstance(recipe, (Anomaly, SeasonalCycle))
+    }
+    provenance = driver_provenance(ds, plain_names)
+    derived = apply_recipes(ds, recipes, climatologies)
+    return FoldDrivers(derived, [*plain_names, *recipe_drivers(recipes)], tuple(recipes), climatologies, provenance)
 
 
 def fit_fold(
@@ -409,7 +505,8 @@ def cross_validate(
     checked.validate()
     targets, fitted = fit_targets(ds, target)
     several = isinstance(fitted, list)
-    target_name, driver_names = select_fit_variables(ds, targets, drivers)
+    found = fold_drivers(ds, targets, drivers)
+    ds, driver_names, target_name = found.ds, found.drivers, targets[0]
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,
@@ -486,4 +583,4 @@ def cross_validate(
             "cross_validation": {"by": described, "leave_out": str(leave_out), "held_out": labels},
         },
     )
-    return result, ensemble
+    return result, found.carried_by(ensemble)  # recipe drivers: recomputed from the raw variables at prediction

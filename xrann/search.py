@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .crossval import bare_arrays, fit_fold, run_folds, score_fold
-from .data.variables import fit_targets, select_fit_variables
+from .crossval import bare_arrays, fit_fold, fold_drivers, run_folds, score_fold
+from .data.variables import fit_targets
 from .evaluation import area_weights, find_cell_area
 from .fit import fit_dataset
 from .fit.settings import FitSettings
@@ -196,7 +196,9 @@ def search(
     combinations = _settings_grid(grid, fit_kwargs)
     targets, fitted = fit_targets(ds, target)
     several = isinstance(fitted, list)
-    target_name, driver_names = select_fit_variables(ds, targets, drivers)
+    original, given_drivers = ds, drivers
+    found = fold_drivers(ds, targets, drivers)  # recipe drivers derived once on the whole Dataset
+    ds, driver_names, target_name = found.ds, found.drivers, targets[0]
     folds = make_folds(
         ds, target_name, by=by, leave_out=leave_out, block=block, block_units=block_units, buffer=buffer,
         buffer_units=buffer_units,
@@ -248,5 +250,5 @@ def search(
     best = combinations[int(order[0])]
     best_model = None
     if refit:
-        best_model = fit_dataset(ds, fitted, driver_names, progress=progress, **fit_kwargs, **best)
+        best_model = fit_dataset(original, fitted, given_drivers, progress=progress, **fit_kwargs, **best)
     return SearchResult(table, dict(best), float(mean.values[order[0]]), best_model, scoring)
