@@ -93,7 +93,12 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 # pages without sub-pages would show an empty "Section Navigation" column
-html_sidebars = {"index": [], "install": [], "quickstart": [], "network": [], "model_format": [], "reliability": [], "changelog": [], "examples/*": []}
+html_sidebars = {
+    page: [] for page in (
+        "index", "install", "quickstart", "network", "extra_dims", "several_targets", "crossval", "model_format",
+        "reliability", "changelog", "examples/*",
+    )
+}
 
 
 def _repository_links(app, docname: str, source: list[str]) -> None:
