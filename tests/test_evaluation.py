@@ -301,3 +301,15 @@ def test_counts_and_budgets_do_not_inherit_the_flux_or_time_attributes():
     assert result["n_samples"].attrs == {"long_name": "number of points where observation and prediction are both finite", "units": "1"}
     for name in ("budget", "iav"):  # not the time coordinate's standard_name and axis, nor the flux's cell_measures
         assert set(result[name].attrs) == {"units", "long_name"} and result[name].attrs["units"] == "PgC yr-1"
+
+
+def test_the_observed_target_is_found_by_its_cf_standard_name_as_drivers_are():
+    ds = xrann.datasets.north_america_nee(resolution=10.0, start="2009-01", end="2010-12")
+    model = ds.ann.fit("nee", ["t2m", "swdown", "soilm"], seed=0, epochs=5, progress=False)
+    renamed = ds.rename(nee="co2_flux")  # keeps standard_name surface_upward_mole_flux_of_carbon_dioxide
+    expected = ds.ann.evaluate(model)
+    found = renamed.ann.evaluate(model)
+    np.testing.assert_allclose(found["r2"], expected["r2"], rtol=1e-12)
+    assert found.attrs["target"] == "co2_flux"
+    with pytest.raises(KeyError, match=r"evaluate needs the observed target 'nee'.*by CF standard_name.*Use ds.ann.predict"):
+        ds.drop_vars("nee").ann.evaluate(model)

@@ -39,11 +39,10 @@ import numpy as np
 import xarray as xr
 
 from .evaluation import annual_budget, carbon_flux_factor, find_cell_area, find_time_dim, time_step_seconds
-from .importance import resolve_target
 from .predict import check_model, derive_recipe_drivers, predict_dataset, resolve_drivers_for_prediction
 from .regions import region_labels, split_by_region
 from .shapley import resolve_players, shapley_on_grid
-from .targets import per_target
+from .targets import per_target, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model

@@ -33,12 +33,11 @@ from .data.areas import EARTH_RADIUS_M, find_cell_area
 from .data.areas import find_coordinate as _coordinate
 from .data.areas import spherical_cell_area as _spherical_cell_area
 from .data.selection import selection_mask
-from .data.variables import resolve_variable
 from .metrics import pearson_r, scores
 from .model import Model
 from .predict import check_model, predict_dataset
 from .regions import region_labels, split_by_region
-from .targets import per_target
+from .targets import per_target, resolve_target
 
 __all__ = [
     "evaluate",
@@ -586,14 +585,8 @@ def _temporal_and_spatial(
 
 
 def _observed_target(ds: xr.Dataset, model: Model) -> Hashable:
-    """The name of a single-target model's observed target in ``ds``, or a `KeyError` saying evaluate needs it."""
-    try:
-        return resolve_variable(ds, model.target, "target")
-    except KeyError:
-        raise KeyError(
-            f"evaluate needs the observed target {model.target!r} in the Dataset to compare with; "
-            f"it has data variables {list(map(str, ds.data_vars))}. Use ds.ann.predict(model) to predict without it."
-        ) from None
+    """The name of a single-target model's observed target in ``ds`` (by name or CF standard_name)."""
+    return resolve_target(ds, model, "evaluate", fix="Use ds.ann.predict(model) to predict without it.")
 
 
 def evaluate(

@@ -27,9 +27,8 @@ import xarray as xr
 
 from .data.extra_dims import extra_dims, map_over_extra_dims
 from .data.extraction import draw_valid_samples
-from .data.variables import resolve_variable
 from .predict import check_model, derive_recipe_drivers, resolve_drivers_for_prediction
-from .targets import per_target
+from .targets import per_target, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -54,35 +53,6 @@ def check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}={value!r} must be a positive integer, e.g. {name}=5.")
     return int(value)
-
-
-def resolve_target(ds: xr.Dataset, model: "Model", purpose: str) -> Hashable:
-    """Name of the model's observed target in ``ds`` (by name, else CF standard_name).
-
-    Raises
-    ------
-    KeyError
-        If ``ds`` lacks the target; the message says what ``purpose`` needs it for.
-
-    Examples
-    --------
-    >>> import xrann
-    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
-    >>> resolve_target(xrann.datasets.soil_toy_sites(), model, "importance")
-    Traceback (most recent call last):
-    ...
-    KeyError: "importance needs the observed target 'co2_flux' in the Dataset ...
-    """
-    for key in (model.target, model.target_attrs.get("standard_name")):
-        if key:
-            try:
-                return resolve_variable(ds, key, "target")
-            except KeyError:
-                pass
-    raise KeyError(
-        f"{purpose} needs the observed target {model.target!r} in the Dataset to compare predictions with, "
-        f"but it has only {list(map(str, ds.data_vars))}; pass a Dataset that holds {model.target!r}."
-    )
 
 
 def squared_units(units: str | None) -> str:

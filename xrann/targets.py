@@ -11,15 +11,16 @@ coordinate (attributes the targets do not share are dropped).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
 import numpy as np
 import xarray as xr
 
+from .data.variables import resolve_variable
 from .model import Model
 
-__all__ = ["per_target", "stack_targets", "TARGET_DIM"]
+__all__ = ["per_target", "stack_targets", "resolve_target", "TARGET_DIM"]
 
 #: the dim along which the analyses of several targets are stacked
 TARGET_DIM = "target"
@@ -118,3 +119,46 @@ def per_target(
     parts = [analysis(single) for single in singles]
     units = [model.attrs_of_target(target).get("units", "") for target in model.targets]
     return stack_targets(parts, model.targets, units=list(units), name=name)
+
+
+def resolve_target(ds: xr.Dataset, model: Model, purpose: str, fix: str | None = None) -> Hashable:
+    """Name of a single-target model's observed target in ``ds`` (by name, else its CF standard_name).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    model : Model
+    purpose : str
+        What needs the target, for the message (``"evaluate"``, ``"importance"``).
+    fix : str, optional
+        What to do instead, for the message (default: pass a Dataset that holds it).
+
+    Returns
+    -------
+    hashable
+
+    Raises
+    ------
+    KeyError
+        If ``ds`` lacks the target; the message says what ``purpose`` needs it for.
+
+    Examples
+    --------
+    >>> import xrann
+    >>> model = xrann.datasets.soil_toy().ann.fit(target="co2_flux", seed=0)
+    >>> resolve_target(xrann.datasets.soil_toy_sites(), model, "importance")
+    Traceback (most recent call last):
+    ...
+    KeyError: "importance needs the observed target 'co2_flux' in the Dataset ...
+    """
+    for key in (model.target, model.target_attrs.get("standard_name")):
+        if key:
+            try:
+                return resolve_variable(ds, key, "target")
+            except KeyError:
+                pass
+    fix = fix or f"Pass a Dataset that holds {model.target!r}."
+    raise KeyError(
+        f"{purpose} needs the observed target {model.target!r} in the Dataset to compare predictions with "
+        f"(looked up by name and by CF standard_name), but it has only {list(map(str, ds.data_vars))}. {fix}"
+    )
