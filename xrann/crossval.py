@@ -43,8 +43,8 @@ from .predict import predict_dataset
 from .targets import stack_targets
 
 __all__ = [
-    "cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "bare_arrays", "run_folds", "fold_drivers",
-    "FoldDrivers",
+    "cross_validate", "fold_groups", "fit_fold", "full_mask", "score_fold", "score_targets", "bare_arrays",
+    "bare_targets", "run_folds", "fold_drivers", "FoldDrivers",
 ]
 
 
@@ -263,6 +263,69 @@ def bare_arrays(observed: xr.DataArray, weights: xr.DataArray | None) -> tuple[x
     """
     bare = xr.DataArray(observed.values, dims=observed.dims, attrs=observed.attrs)
     return bare, None if weights is None else xr.DataArray(np.asarray(weights.values), dims=weights.dims)
+
+
+def bare_targets(
+    data: xr.Dataset, targets: Sequence[Hashable], weights: xr.DataArray | None
+) -> tuple[list[xr.DataArray], xr.DataArray | None]:
+    """Each target without coordinates, in the first target's dim order, and the weights (see `bare_arrays`).
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+    targets : sequence of hashable
+    weights : xarray.DataArray or None
+
+    Returns
+    -------
+    list of xarray.DataArray, and xarray.DataArray or None
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"y": (("x", "t"), np.zeros((2, 3))), "z": (("t", "x"), np.ones((3, 2)))})
+    >>> [bare.dims for bare in bare_targets(ds, ["y", "z"], None)[0]]
+    [('x', 't'), ('x', 't')]
+    """
+    dims = data[targets[0]].dims
+    bare = [bare_arrays(data[name].transpose(*dims), None)[0] for name in targets]
+    return bare, bare_arrays(data[targets[0]], weights)[1]
+
+
+def score_targets(
+    observed: Sequence[xr.DataArray],
+    weights: xr.DataArray | None,
+    index: tuple[np.ndarray, ...],
+    predicted: np.ndarray,
+    names: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """`score_fold` of each target: one target's scores, or several stacked along a ``target`` dim.
+
+    Parameters
+    ----------
+    observed : sequence of xarray.DataArray
+        From `bare_targets`.
+    weights : xarray.DataArray or None
+    index : tuple of numpy.ndarray
+    predicted : numpy.ndarray
+        From `fit_fold`: one target's predictions, or one row per target.
+    names : sequence of str, optional
+        The target names of a model of several targets (``None`` for one target).
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> observed = [xr.DataArray([1.0, 2.0], dims="x", attrs={"units": "g"}), xr.DataArray([3.0, 4.0], dims="x")]
+    >>> scored = score_targets(observed, None, (np.array([0, 1]),), np.array([[1.0, 2.0], [3.0, 5.0]]), ["y", "z"])
+    >>> scored["rmse"].values.round(3).tolist(), scored["target_units"].values.tolist()
+    ([0.0, 0.707], ['g', ''])
+    """
+    if names is None:
+        return score_fold(observed[0], weights, index, predicted)
+    parts = [score_fold(target, weights, index, rows) for target, rows in zip(observed, predicted)]
+    return stack_targets(parts, list(names), units=[str(target.attrs.get("units", "")) for target in observed])
 
 
 def score_fold(
@@ -523,17 +586,16 @@ def cross_validate(
     tasks = [(fitted, driver_names, folds.held_out(i), folds.excluded(i), settings, keep_models) for i in range(len(folds))]
 
     weights = area_weights(observed, cell_area)
-    bare = [bare_arrays(data[name].transpose(*dims), weights) for name in targets]  # (target, weights), the first's dim order
-    units = [str(data[name].attrs.get("units", "")) for name in targets]
+    bare, bare_weights = bare_targets(data, targets, weights)
+    names = [str(name) for name in targets] if several else None
     total = np.zeros((len(targets), *observed.shape))
     count = np.zeros((len(targets), *observed.shape), dtype=np.int64)
     fold_scores: list[Any] = [None] * len(folds)
     n_training = np.zeros(len(folds), dtype=np.int64)
     models: list[Any] = [None] * len(folds)
     for fold, (index, predicted, n_train, model) in run_folds(fit_fold, data, tasks, progress=progress):
+        fold_scores[fold] = score_targets(bare, bare_weights, index, predicted, names)
         rows = predicted if several else predicted[None]
-        per_target = [score_fold(*bare[k], index, rows[k]) for k in range(len(targets))]
-        fold_scores[fold] = stack_targets(per_target, [str(name) for name in targets], units=units) if several else per_target[0]
         for k in range(len(targets)):
             total[(k, *np.ix_(*index))] += np.nan_to_num(rows[k])
             count[(k, *np.ix_(*index))] += np.isfinite(rows[k])

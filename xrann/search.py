@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .crossval import bare_arrays, fit_fold, fold_drivers, run_folds, score_fold
+from .crossval import bare_targets, fit_fold, fold_drivers, run_folds, score_targets
 from .data.variables import fit_targets
 from .evaluation import area_weights, find_cell_area
 from .fit import fit_dataset
 from .fit.settings import FitSettings
 from .folds import make_folds
 from .model import Model
-from .targets import stack_targets
 
 __all__ = ["search", "SearchResult", "SCORING"]
 
@@ -111,15 +110,10 @@ def _describe(settings: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in settings.items())
 
 
-def _score_setting(data, target, drivers, held_out, excluded, settings, observed, weights):
-    """One setting on one fold; ``observed`` is one bare target, or a list of them for several targets."""
+def _score_setting(data, target, drivers, held_out, excluded, settings, observed, weights, names):
+    """One setting on one fold: its scores (along a target dim for several targets, see `score_targets`)."""
     index, predicted, n_training, _ = fit_fold(data, target, drivers, held_out, excluded, settings, False)
-    if isinstance(observed, list):  # several targets: one row of predictions each, scores along a target dim
-        names = [str(name) for name in target]
-        units = [str(bare.attrs.get("units", "")) for bare in observed]
-        result = stack_targets([score_fold(bare, weights, index, rows) for bare, rows in zip(observed, predicted)], names, units=units)
-    else:
-        result = score_fold(observed, weights, index, predicted)
+    result = score_targets(observed, weights, index, predicted, names)
     result["n_training"] = n_training
     return result
 
@@ -206,13 +200,12 @@ def search(
     cell_area = find_cell_area(ds, target_name)
     data = ds[[*targets, *driver_names]].compute()
     observed = data[target_name]
-    weights = area_weights(observed, cell_area)
-    bare = [bare_arrays(data[name].transpose(*observed.dims), weights)[0] for name in targets]
-    bare_weights = bare_arrays(observed, weights)[1]
+    bare, bare_weights = bare_targets(data, targets, area_weights(observed, cell_area))
+    names = [str(name) for name in targets] if several else None
     # masks on the groupings' dims only, built once per fold and shared by every setting
     masks = [(folds.held_out(i), folds.excluded(i)) for i in range(len(folds))]
     tasks = [
-        (fitted, driver_names, held, excluded, dict(fit_kwargs) | combination, bare if several else bare[0], bare_weights)
+        (fitted, driver_names, held, excluded, dict(fit_kwargs) | combination, bare, bare_weights, names)
         for combination in combinations
         for held, excluded in masks
     ]
